@@ -22,7 +22,7 @@ def precompute_freqs_cis(dim: int, end: int, theta: float = 10000.0) -> Tensor:
     angles = _rope_angles(dim, end, theta)
     return torch.polar(torch.ones_like(angles), angles)
 
-# %% ../chapters/03_rope.ipynb #3e3d8024
+# %% ../chapters/03_rope.ipynb #f1244915
 def _for_broadcast(freqs: Tensor, x: Tensor, width: int) -> Tensor:
     "(seqlen, width) or (bs, seqlen, width) -> with a heads axis, once checked against x (bs, seqlen, heads, hd)."
     bs, seqlen = x.shape[:2]
@@ -34,6 +34,8 @@ def _for_broadcast(freqs: Tensor, x: Tensor, width: int) -> Tensor:
 
 def apply_rotary_emb(xq: Tensor, xk: Tensor, freqs_cis: Tensor) -> tuple[Tensor, Tensor]:
     "Rotate each (even, odd) feature pair of q and k by its position's angle, as one complex product (Meta's form)."
+    if not freqs_cis.is_complex():  # e.g. a complex buffer after module.to(torch.bfloat16), which drops the sines
+        raise ValueError(f"freqs_cis must be complex (from precompute_freqs_cis), got {freqs_cis.dtype}")
     freqs_cis = _for_broadcast(freqs_cis, xq, xq.shape[-1] // 2)  # (seqlen, 1, hd/2) or (bs, seqlen, 1, hd/2)
     xq_ = torch.view_as_complex(xq.float().reshape(*xq.shape[:-1], -1, 2))  # (bs, seqlen, n_heads, hd/2)
     xk_ = torch.view_as_complex(xk.float().reshape(*xk.shape[:-1], -1, 2))  # (bs, seqlen, n_kv_heads, hd/2)

@@ -90,6 +90,13 @@ def test_apply_rotary_emb_rejects_rotations_that_do_not_fit(bad):
         apply_rotary_emb(xq, xk, bad)
 
 
+def test_apply_rotary_emb_rejects_real_rotations():
+    "module.to(torch.bfloat16) turns a complex buffer real, dropping the sines: refuse it instead of rotating wrongly."
+    xq = xk = torch.zeros(1, 4, 2, 8)
+    with pytest.raises(ValueError, match="freqs_cis must be complex .*, got torch.bfloat16"):
+        apply_rotary_emb(xq, xk, precompute_freqs_cis(8, 4).real.bfloat16())
+
+
 def test_rope_dim_must_be_even():
     with pytest.raises(ValueError, match="dim must be positive and even, got 7"):
         precompute_freqs_cis(7, 10)
