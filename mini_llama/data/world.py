@@ -1,0 +1,96 @@
+"""TinyWorld's world: fictional countries, cities, people and pets with known attributes, fixed by a seed.
+
+Plain module, taught by no chapter (chapter 00 introduces TinyWorld). Every name is built here from syllables, so a
+model cannot know any fact about the world before reading the corpus, and every fact has one true answer. A share
+of the people and pets is held out: no training text mentions them, so evaluation can ask about unseen entities.
+"""
+
+import random
+from dataclasses import dataclass, field
+
+ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gl", "kr", "pl", "st", "th"]
+NUCLEI = ["a", "e", "i", "o", "u", "ai", "ou", "ee", "oa"]
+CODAS = ["", "", "", "n", "r", "l", "s", "m", "th", "nd"]
+COLOURS = ["red", "blue", "green", "yellow", "black", "white", "brown", "grey", "orange", "purple"]
+SPECIES = ["cat", "dog", "fox", "owl", "goat", "rabbit", "horse", "parrot", "turtle", "hedgehog"]
+JOBS = ["baker", "farmer", "teacher", "painter", "sailor", "doctor", "miller", "weaver", "potter", "singer"]
+FOODS = ["bread", "apples", "soup", "cheese", "honey", "plums", "rice", "pears", "fish", "cake"]
+
+
+@dataclass(frozen=True)
+class Country:
+    name: str
+    capital: str
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    city: str
+    country: str
+    job: str
+    food: str  # favourite food
+
+
+@dataclass(frozen=True)
+class Pet:
+    name: str
+    species: str
+    colour: str
+    owner: str  # a Person's name
+
+
+@dataclass
+class World:
+    "The entities of one seed; `held_out` names the people and pets that no training text mentions."
+    seed: int
+    countries: list[Country]
+    people: list[Person]
+    pets: list[Pet]
+    held_out: frozenset[str] = field(default_factory=frozenset)
+
+    def split_people(self, split: str) -> list[Person]:
+        return [p for p in self.people if (p.name in self.held_out) == _is_held_out(split)]
+
+    def split_pets(self, split: str) -> list[Pet]:
+        return [p for p in self.pets if (p.name in self.held_out) == _is_held_out(split)]
+
+
+def _is_held_out(split: str) -> bool:
+    if split not in ("train", "valid"):
+        raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
+    return split == "valid"
+
+
+def _names(rng: random.Random, n: int, taken: set[str], syllables: tuple[int, int]) -> list[str]:
+    "n new capitalised names of 2-3 syllables, distinct from each other and from `taken`."
+    out = []
+    while len(out) < n:
+        k = rng.randint(*syllables)
+        name = "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) for _ in range(k)) + rng.choice(CODAS)
+        name = name.capitalize()
+        if name not in taken:
+            taken.add(name)
+            out.append(name)
+    return out
+
+
+def make_world(seed: int = 0, n_countries: int = 24, n_people: int = 120, n_pets: int = 120,
+               held_out_fraction: float = 0.2) -> World:
+    "A world fixed by `seed`: the same seed gives the same world, entity for entity."
+    if not 0 <= held_out_fraction < 1:
+        raise ValueError(f"held_out_fraction must be in [0, 1), got {held_out_fraction}")
+    rng, taken = random.Random(seed), set()
+    country_names, capitals = _names(rng, n_countries, taken, (2, 3)), _names(rng, n_countries, taken, (2, 2))
+    countries = [Country(c, cap) for c, cap in zip(country_names, capitals, strict=True)]
+    people = []
+    for name in _names(rng, n_people, taken, (2, 2)):
+        country = rng.choice(countries)
+        people.append(Person(name, country.capital, country.name, rng.choice(JOBS), rng.choice(FOODS)))
+    pets = [Pet(name, rng.choice(SPECIES), rng.choice(COLOURS), rng.choice(people).name)
+            for name in _names(rng, n_pets, taken, (2, 2))]
+    held = rng.sample([p.name for p in people], int(held_out_fraction * n_people))
+    held_people = set(held)
+    # a pet is held out with its owner, so that no training text links a held-out person to anything
+    held += [p.name for p in pets if p.owner in held_people]
+    return World(seed, countries, people, pets, frozenset(held))

@@ -1,0 +1,61 @@
+"""TinyWorld's world and corpus: determinism, held-out entities, facts stated by the corpus."""
+
+import itertools
+
+import pytest
+
+from mini_llama.data import CorpusMix, fact_completions, iter_documents, make_world
+
+
+def take(world, n=300, **kw):
+    return list(itertools.islice(iter_documents(world, **kw), n))
+
+
+def test_same_seed_same_bytes_other_seed_differs():
+    assert take(make_world(0)) == take(make_world(0))
+    assert make_world(0) == make_world(0)
+    assert take(make_world(1)) != take(make_world(0))
+    assert take(make_world(0), seed=1) != take(make_world(0))
+
+
+def test_train_stream_never_mentions_held_out_entities():
+    world = make_world(0)
+    assert world.held_out
+    text = " ".join(take(world, 3000))
+    assert not [name for name in world.held_out if name in text]
+
+
+def test_valid_stream_differs_from_train():
+    world = make_world(0)
+    train, valid = take(world, 500), take(world, 500, split="valid")
+    assert valid != train
+    assert len(set(train) & set(valid)) < 10  # short templated documents may coincide, rarely
+
+
+def test_train_facts_are_stated_by_the_corpus_and_valid_facts_are_held_out():
+    world = make_world(0)
+    text = " ".join(take(world, 20000, mix=CorpusMix(stories=0, facts=1, arithmetic=0)))
+    train = fact_completions(world, "train")
+    stated = [f for f in train if f"{f.prefix} {f.answer}." in text]
+    assert len(stated) / len(train) > 0.95
+    valid = fact_completions(world, "valid")
+    assert valid and all(any(name in f.prefix for name in world.held_out) for f in valid)
+    assert not {f.prefix for f in valid} & {f.prefix for f in train}
+
+
+def test_arithmetic_is_right():
+    world = make_world(0)
+    for doc in take(world, 200, mix=CorpusMix(stories=0, facts=0, arithmetic=1)):
+        for line in doc.rstrip(".").split(". "):
+            left, right = line.split(" = ")
+            a, op, b = left.split()
+            assert int(right) == {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}[op]
+
+
+def test_bad_arguments_name_the_value():
+    with pytest.raises(ValueError, match="'test'"):
+        next(iter_documents(make_world(0), split="test"))
+    with pytest.raises(ValueError, match="weights"):
+        CorpusMix(stories=-1)
+    with pytest.raises(ValueError, match="1.5"):
+        make_world(0, held_out_fraction=1.5)
