@@ -70,8 +70,8 @@ def main():
                 times[name].append(time.perf_counter() - start)
     n_tokens = a.batch * a.seq_len
     n_params = sum(p.numel() for p in ours.parameters())
-    print(f"shape: dim {a.dim}, {a.n_layers} layers, {a.n_heads} heads / {a.n_kv_heads} kv heads, vocab {a.vocab_size}, "
-          f"{n_params / 1e6:.1f}M parameters; batch {a.batch} x {a.seq_len} tokens; "
+    print(f"shape: dim {a.dim}, {a.n_layers} layers, {a.n_heads} heads / {a.n_kv_heads} kv heads, "
+          f"vocab {a.vocab_size}, {n_params / 1e6:.1f}M parameters; batch {a.batch} x {a.seq_len} tokens; "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}, transformers {transformers.__version__}")
     rate = {name: n_tokens / statistics.median(t) for name, t in times.items()}
     for name, r in rate.items():
