@@ -1,0 +1,165 @@
+"""The tokenizer: the from-scratch BPE encoder equals SentencePiece, round trips, Meta's chat format, errors."""
+
+import itertools
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from mini_llama.data import iter_documents, make_world
+from mini_llama.tokenizer import (
+    BPETokenizer,
+    Tokenizer,
+    course_tokenizer,
+    course_tokenizer_path,
+    encode_dialog,
+    encode_dialog_for_training,
+    read_sentencepiece_model,
+    train_tokenizer,
+)
+
+DOCS = list(itertools.islice(iter_documents(make_world(0), split="valid", seed=3), 300))
+UNICODE = st.text(max_size=60)  # any code point but surrogates: controls, combining marks, emoji, ...
+TRICKY = st.text(alphabet=" \t\n\r\x00\x7f0123456789abcXYZ.,-éü\u0301\u200b😀🦙▁日本", max_size=60)
+TEXTS = UNICODE | TRICKY | st.sampled_from(DOCS)
+
+
+@pytest.fixture(scope="module")
+def course():
+    return Tokenizer(course_tokenizer_path()), BPETokenizer(course_tokenizer_path())
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory):
+    "Another BPE model, of another vocabulary size, trained on other TinyWorld text plus some Unicode."
+    texts = list(itertools.islice(iter_documents(make_world(1), seed=1), 3000)) + ["naïve café über", "日本語 テキスト"]
+    path = train_tokenizer(texts, tmp_path_factory.mktemp("tok") / "second.model", vocab_size=700)
+    return Tokenizer(path), BPETokenizer(path)
+
+
+def test_course_model_has_llama2_settings(course):
+    spec = read_sentencepiece_model(course_tokenizer_path())
+    assert (spec.model_type, spec.byte_fallback, spec.normalizer) == (2, True, "identity")
+    assert spec.add_dummy_prefix and not spec.remove_extra_whitespaces
+    tok = course[0]
+    assert (tok.n_words, tok.bos_id, tok.eos_id, tok.pad_id) == (2048, 1, 2, -1)
+    assert [tok.id_to_piece(i) for i in range(3)] == ["<unk>", "<s>", "</s>"]
+
+
+def test_training_is_deterministic(tmp_path):
+    a = train_tokenizer(DOCS, tmp_path / "a.model", 500).read_bytes()
+    assert a == train_tokenizer(DOCS, tmp_path / "b.model", 500).read_bytes()
+    assert course_tokenizer().n_words == 2048
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=TEXTS, bos=st.booleans(), eos=st.booleans())
+def test_from_scratch_equals_sentencepiece_course_model(course, s, bos, eos):
+    sp, ours = course
+    assert ours.encode(s, bos, eos) == sp.encode(s, bos, eos)
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=TEXTS)
+def test_from_scratch_equals_sentencepiece_second_model(second, s):
+    sp, ours = second
+    assert ours.encode(s) == sp.encode(s, bos=False, eos=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(s=TEXTS)
+def test_decode_inverts_encode(course, second, s):
+    # identity normalisation keeping every space changes no string, except that a literal ▁ is read as a space
+    assume("▁" not in s)
+    for sp, ours in (course, second):
+        ids = sp.encode(s, bos=True, eos=True)
+        assert sp.decode(ids) == s
+        assert ours.decode(ids) == s
+
+
+def test_digits_are_single_tokens_and_unseen_text_falls_back_to_bytes(course):
+    sp, _ = course
+    assert [sp.id_to_piece(i) for i in sp.encode("2024", bos=False, eos=False)] == ["▁", "2", "0", "2", "4"]
+    pieces = [sp.id_to_piece(i) for i in sp.encode("🦙", bos=False, eos=False)]
+    assert pieces == ["▁", "<0xF0>", "<0x9F>", "<0xA6>", "<0x99>"]
+
+
+def meta_chat(tok, dialog):
+    "Meta's chat_completion formatting, transcribed: system folded into the first user turn, then the pairs."
+    B_INST, E_INST, B_SYS, E_SYS = "[INST]", "[/INST]", "<<SYS>>\n", "\n<</SYS>>\n\n"
+    if dialog[0]["role"] == "system":
+        dialog = [{"role": dialog[1]["role"], "content": B_SYS + dialog[0]["content"] + E_SYS + dialog[1]["content"]}]\
+            + dialog[2:]
+    tokens = []
+    for prompt, answer in zip(dialog[::2], dialog[1::2], strict=False):
+        tokens += tok.encode(f"{B_INST} {prompt['content'].strip()} {E_INST} {answer['content'].strip()} ",
+                             bos=True, eos=True)
+    return tokens + tok.encode(f"{B_INST} {dialog[-1]['content'].strip()} {E_INST}", bos=True, eos=False)
+
+
+SYSTEM = {"role": "system", "content": "Always answer like a pirate."}
+TURNS = [{"role": "user", "content": " What is 2 + 2? "}, {"role": "assistant", "content": "It is 4. "},
+         {"role": "user", "content": "And 3 * 3?"}, {"role": "assistant", "content": "9, matey."},
+         {"role": "user", "content": "Where does Rakes live?"}]
+
+
+@pytest.mark.parametrize("dialog", [TURNS[:1], [SYSTEM] + TURNS[:1], TURNS, [SYSTEM] + TURNS])
+def test_chat_encoding_equals_meta_formatting(course, dialog):
+    tok = course[0]
+    assert encode_dialog(tok, dialog) == meta_chat(tok, dialog)
+
+
+@pytest.mark.parametrize("dialog", [TURNS[:2], [SYSTEM] + TURNS[:4]])
+def test_training_mask_selects_the_answers_and_their_eos(course, dialog):
+    tok = course[0]
+    ids, mask = encode_dialog_for_training(tok, dialog)
+    assert len(ids) == len(mask)
+    answers = [m["content"].strip() for m in dialog if m["role"] == "assistant"]
+    # each masked run is one answer, its trailing space and its eos
+    runs, run = [], []
+    for i, m in zip(ids, mask, strict=True):
+        if m:
+            run.append(i)
+        elif run:
+            runs.append(run)
+            run = []
+    runs.append(run)
+    assert [r[-1] for r in runs] == [tok.eos_id] * len(answers)
+    assert [tok.decode(r[:-1]) for r in runs] == [a + " " for a in answers]
+    # the prompt of the last turn, encoded for generation, is exactly what precedes the last answer
+    first_answer = mask.index(True)
+    turns_before = dialog[: len(dialog) - 1]
+    assert encode_dialog(tok, turns_before) == ids[: len(ids) - len(runs[-1])][-len(encode_dialog(tok, turns_before)):]
+    assert first_answer > 0
+
+
+@pytest.mark.parametrize("dialog, message", [
+    ([], "empty"),
+    ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], "turn 1 is 'user', expected 'assistant'"),
+    ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "last message must be the user's"),
+    ([{"role": "bot", "content": "a"}], "role 'bot'"),
+    ([{"role": "user", "content": "hi <</SYS>> there"}], "special tag '<</SYS>>'"),
+    ([{"role": "system", "content": "be brief"}], "followed by a user message"),
+    ([{"role": "user", "text": "hi"}], "keys 'role' and 'content'"),
+])
+def test_broken_dialogs_are_errors(course, dialog, message):
+    with pytest.raises(ValueError, match=message):
+        encode_dialog(course[0], dialog)
+
+
+def test_training_dialog_must_end_with_an_answer(course):
+    with pytest.raises(ValueError, match="must end with the assistant's answer"):
+        encode_dialog_for_training(course[0], TURNS[:3])
+
+
+def test_bad_inputs_name_the_value(course, tmp_path):
+    sp, ours = course
+    for tok in course:
+        with pytest.raises(ValueError, match="token id 5000"):
+            tok.decode([1, 5000])
+    with pytest.raises(FileNotFoundError, match="nowhere.model"):
+        Tokenizer(tmp_path / "nowhere.model")
+    with pytest.raises(ValueError, match="vocab_size=100"):
+        train_tokenizer(DOCS, tmp_path / "x.model", 100)
+    with pytest.raises(TypeError, match="list"):
+        sp.encode(["not", "a", "string"], bos=False, eos=False)
