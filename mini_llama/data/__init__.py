@@ -3,8 +3,24 @@
 Plain package, taught by no chapter (chapter 00 introduces it); see `datasets/README.md`.
 """
 
+from mini_llama.data.annotator import RATINGS, SAFETY_BINS, GoldAnnotator, Preference, helpfulness
 from mini_llama.data.corpus import CorpusMix, FactCompletion, fact_completions, iter_documents
+from mini_llama.data.dialogs import sft_dialogs
+from mini_llama.data.instructions import GAttDialog, SystemInstruction, gatt_dialogs, instructions
+from mini_llama.data.loaders import (
+    DataError,
+    PreferencePair,
+    load_chat_jsonl,
+    load_preference_jsonl,
+    load_text_files,
+    load_tinystories,
+)
+from mini_llama.data.safety import SafetyPrompt, borderline_prompts, is_refusal, safety_score, unsafe_prompts
+from mini_llama.data.tasks import FAMILIES, Task, make_tasks
 from mini_llama.data.world import Country, Person, Pet, World, make_world
 
-__all__ = ["Country", "CorpusMix", "FactCompletion", "Person", "Pet", "World", "fact_completions",
-           "iter_documents", "make_world"]
+__all__ = ["FAMILIES", "RATINGS", "SAFETY_BINS", "CorpusMix", "Country", "DataError", "FactCompletion", "GAttDialog",
+           "GoldAnnotator", "Person", "Pet", "Preference", "PreferencePair", "SafetyPrompt", "SystemInstruction",
+           "Task", "World", "borderline_prompts", "fact_completions", "gatt_dialogs", "helpfulness", "instructions",
+           "is_refusal", "iter_documents", "load_chat_jsonl", "load_preference_jsonl", "load_text_files",
+           "load_tinystories", "make_tasks", "make_world", "safety_score", "sft_dialogs", "unsafe_prompts"]

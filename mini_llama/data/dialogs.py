@@ -1,0 +1,36 @@
+"""TinyWorld's supervised fine-tuning data: complete chat dialogues with gold assistant answers.
+
+Plain module, taught by no chapter. A mix of task dialogues (single- and multi-turn), safety dialogues (the gold
+refusal to an unsafe prompt, the gold help for a borderline one) and dialogues under a system instruction.
+"""
+
+import random
+
+from mini_llama.data.instructions import gatt_dialogs
+from mini_llama.data.safety import borderline_prompts, unsafe_prompts
+from mini_llama.data.tasks import make_tasks
+from mini_llama.data.world import World
+
+
+def sft_dialogs(world: World, split: str, n: int, seed: int = 0, safety_share: float = 0.15,
+                system_share: float = 0.15) -> list[list[dict]]:
+    "n dialogues ending with a gold assistant answer; shares of safety and system-instruction dialogues."
+    if not 0 <= safety_share + system_share <= 1:
+        raise ValueError(f"safety_share + system_share must be in [0, 1], got {safety_share + system_share}")
+    rng = random.Random(f"tinyworld-sft-{world.seed}-{seed}-{split}")
+    tasks = iter(make_tasks(world, split, n, seed=seed))
+    safety = unsafe_prompts(world, split, max(1, n // 10), seed) + borderline_prompts(world, split, max(1, n // 10), seed)
+    system = iter(gatt_dialogs(world, n_turns=2, n=n, seed=seed, split=split))
+    out = []
+    for _ in range(n):
+        r = rng.random()
+        if r < safety_share:
+            p = rng.choice(safety)
+            out.append([{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.reference}])
+        elif r < safety_share + system_share:
+            d = next(system).dialog
+            out.append(d[: 3 if rng.random() < 0.5 else 5])  # the system message and one or two turns
+        else:
+            task = next(tasks)
+            out.append(task.dialog + [{"role": "assistant", "content": task.reference}])
+    return out

@@ -1,0 +1,112 @@
+"""Loaders for real data a user brings, each validating its input and naming the file and line of a bad record.
+
+Plain module, taught by no chapter. Formats: plain text files (one document per file), TinyStories-style JSON or
+JSONL (records with a `story` or `text` field), chat JSONL (`messages` with roles, or `instruction`/`input`/`output`),
+and preference JSONL (`prompt`, `chosen`, `rejected`).
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("system", "user", "assistant")
+
+
+class DataError(ValueError):
+    "A bad record: the message names the file and the line."
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    prompt: str | list[dict]
+    chosen: str
+    rejected: str
+
+
+def load_text_files(paths: list[str | os.PathLike]) -> list[str]:
+    "Each file's UTF-8 text as one document."
+    docs = []
+    for path in map(Path, paths):
+        raw = path.read_bytes()
+        try:
+            docs.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            line = raw[: err.start].count(b"\n") + 1
+            raise DataError(f"{path}:{line}: not UTF-8 (byte {raw[err.start]:#04x} at offset {err.start})") from None
+    return docs
+
+
+def _jsonl(path: Path):
+    "Yield (line number, record) of a JSON-lines file, skipping blank lines."
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+
+
+def _text_field(path: Path, number: int, record, names: tuple[str, ...]) -> str:
+    if not isinstance(record, dict):
+        raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+    for name in names:
+        if name in record:
+            if not isinstance(record[name], str):
+                raise DataError(f"{path}:{number}: field {name!r} must be a string, got {type(record[name]).__name__}")
+            return record[name]
+    raise DataError(f"{path}:{number}: no {' or '.join(map(repr, names))} field (keys: {sorted(record)})")
+
+
+def load_tinystories(path: str | os.PathLike) -> list[str]:
+    "Stories from a JSON list or a JSONL file of records with a `story` (or `text`) field."
+    path = Path(path)
+    if path.suffix == ".json":
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(records, list):
+            raise DataError(f"{path}:1: expected a JSON list of stories, got {type(records).__name__}")
+        return [_text_field(path, i, r, ("story", "text")) for i, r in enumerate(records, start=1)]
+    return [_text_field(path, n, r, ("story", "text")) for n, r in _jsonl(path)]
+
+
+def _messages(path: Path, number: int, messages) -> list[dict]:
+    if not isinstance(messages, list) or not messages:
+        raise DataError(f"{path}:{number}: 'messages' must be a non-empty list")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str) or m.get("role") not in ROLES:
+            raise DataError(f"{path}:{number}: message {i} must have a role in {ROLES} and a string content, got {m!r}")
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def load_chat_jsonl(path: str | os.PathLike) -> list[list[dict]]:
+    "Dialogues from JSONL: `{\"messages\": [{\"role\", \"content\"}, ...]}` or `{\"instruction\", \"input\"?, \"output\"}`."
+    path, dialogs = Path(path), []
+    for number, record in _jsonl(path):
+        if isinstance(record, dict) and "messages" in record:
+            dialogs.append(_messages(path, number, record["messages"]))
+            continue
+        instruction = _text_field(path, number, record, ("instruction",))
+        output = _text_field(path, number, record, ("output",))
+        extra = record.get("input") or ""
+        user = f"{instruction}\n\n{extra}" if extra else instruction
+        dialogs.append([{"role": "user", "content": user}, {"role": "assistant", "content": output}])
+    return dialogs
+
+
+def load_preference_jsonl(path: str | os.PathLike) -> list[PreferencePair]:
+    "Preference pairs from JSONL: `prompt` (a string or a list of messages), `chosen`, `rejected`."
+    path, pairs = Path(path), []
+    for number, record in _jsonl(path):
+        chosen = _text_field(path, number, record, ("chosen",))
+        rejected = _text_field(path, number, record, ("rejected",))
+        if "prompt" not in record:
+            raise DataError(f"{path}:{number}: no 'prompt' field (keys: {sorted(record)})")
+        prompt = record["prompt"]
+        prompt = prompt if isinstance(prompt, str) else _messages(path, number, prompt)
+        pairs.append(PreferencePair(prompt, chosen, rejected))
+    return pairs

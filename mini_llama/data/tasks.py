@@ -1,0 +1,163 @@
+"""TinyWorld's tasks: prompts with a gold reference answer and a checker scoring any response in [0, 1].
+
+Plain module, taught by no chapter. Families: `fact` (questions about the world), `arithmetic`, `story`
+(constrained short stories) and `word` (reverse, count, spell). Training tasks ask about training entities; held-out
+tasks ('valid') ask about held-out entities, giving the fact in the prompt (reading, not recall), and use operand
+pairs, story constraints and words that no training task uses.
+"""
+
+import random
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from mini_llama.data import checks
+from mini_llama.data.corpus import OBJECTS, PLACES
+from mini_llama.data.world import COLOURS, FOODS, JOBS, SPECIES, World, _is_held_out
+
+FAMILIES = ("fact", "arithmetic", "story", "word")
+GAME_WORDS = sorted({*OBJECTS, *PLACES, *SPECIES, *COLOURS, *FOODS, "garden", "window", "candle", "pillow", "ladder",
+                     "mirror", "basket", "button", "rocket", "wizard", "dragon", "castle", "forest", "harbor"})
+
+
+@dataclass
+class Task:
+    "A chat prompt (`dialog`, last turn the user's), a gold answer and the checker of any answer."
+    family: str
+    dialog: list[dict]
+    reference: str
+    check: Callable[[str], float]
+
+    @property
+    def prompt(self) -> str:
+        return self.dialog[-1]["content"]
+
+
+def in_split(key: str, split: str, held_out_share: int = 5) -> bool:
+    "Assign a key (operands, a word, constraints) to one split by a stable hash: 1 in `held_out_share` is held out."
+    return (zlib.crc32(key.encode()) % held_out_share == 0) == _is_held_out(split)
+
+
+def check_choice(answer: str, candidates: set[str], response: str) -> float:
+    "1 if the last candidate the response names is the answer."
+    multiword = any(" " in c for c in candidates)
+    found = checks.last_phrase(response, candidates) if multiword else checks.last_of(response, candidates)
+    return float(found is not None and found.lower() == answer.lower())
+
+
+def check_final(answer: str, response: str) -> float:
+    "1 if the response's last word or number is the answer."
+    return float(checks.final_token(response) == answer.lower())
+
+
+def _fact_task(rng: random.Random, world: World, split: str) -> Task:
+    held = _is_held_out(split)
+    pets, people = world.split_pets(split), world.split_people(split)
+    kind = rng.choice(["capital", "home", "job", "owner", "colour"] if not held else ["home", "job", "owner", "colour"])
+    if kind == "capital":
+        c = rng.choice(world.countries)
+        q, a, context, pool = f"What is the capital of {c.name}?", c.capital, "", {x.capital for x in world.countries}
+        ref = f"The capital of {c.name} is {c.capital}."
+    elif kind in ("home", "job"):
+        p = rng.choice(people)
+        if kind == "home":
+            q, a, pool = f"Where does {p.name} live?", p.city, {x.capital for x in world.countries}
+            ref, context = f"{p.name} lives in {p.city}.", f"{p.name} lives in {p.city}. "
+        else:
+            q, a, pool = f"What does {p.name} do for a living?", p.job, set(JOBS)
+            ref, context = f"{p.name} works as a {p.job}.", f"{p.name} works as a {p.job}. "
+    else:
+        pet = rng.choice(pets)
+        if kind == "owner":
+            q, a, pool = f"Who owns {pet.name}?", pet.owner, {x.name for x in world.people}
+            ref, context = f"{pet.name} belongs to {pet.owner}.", f"{pet.name} belongs to {pet.owner}. "
+        else:
+            q, a, pool = f"What colour is {pet.name}?", pet.colour, set(COLOURS)
+            ref, context = f"{pet.name} is {pet.colour}.", f"{pet.name} is a {pet.colour} {pet.species}. "
+    prompt = (context + q) if held else q  # held-out entities are unknown: the prompt says the fact
+    return Task("fact", [{"role": "user", "content": prompt}], ref, partial(check_choice, a, pool))
+
+
+def _arithmetic_task(rng: random.Random, split: str) -> Task:
+    while True:
+        a, b, op = rng.randint(0, 99), rng.randint(0, 99), rng.choice("+-*")
+        if op == "*":
+            a, b = a % 13, b % 13
+        if op == "-" and b > a:
+            a, b = b, a
+        if in_split(f"{a}{op}{b}", split):
+            break
+    answer = {"+": a + b, "-": a - b, "*": a * b}[op]
+    q = rng.choice([f"What is {a} {op} {b}?", f"Compute {a} {op} {b}.", f"How much is {a} {op} {b}?"])
+    return Task("arithmetic", [{"role": "user", "content": q}], f"{a} {op} {b} = {answer}.",
+                partial(check_final, str(answer)))
+
+
+def check_story(colour: str, species: str, thing: str, response: str) -> float:
+    "0 unless a story (two sentences or more); then the share of the constraints met: colour, animal, object, finding."
+    sentences = [s for s in response.replace("!", ".").replace("?", ".").split(".") if len(s.split()) >= 3]
+    if len(sentences) < 2:
+        return 0.0
+    ws = {w.lower() for w in checks.words(response)}
+    met = [colour in ws, species in ws, thing in ws, bool(ws & {"find", "finds", "found"})]
+    return sum(met) / len(met)
+
+
+def _story_task(rng: random.Random, split: str) -> Task:
+    while True:
+        colour, species, thing = rng.choice(COLOURS), rng.choice(SPECIES), rng.choice(OBJECTS)
+        if in_split(f"{colour} {species} {thing}", split):
+            break
+    place = rng.choice(PLACES)
+    q = f"Write a short story about a {colour} {species} who finds a {thing}."
+    ref = (f"Once there was a {colour} {species} who lived near the {place}. One day the {species} found a {thing} "
+           f"and carried it home. It kept the {thing} for the rest of its life.")
+    return Task("story", [{"role": "user", "content": q}], ref, partial(check_story, colour, species, thing))
+
+
+def _word_task(rng: random.Random, split: str) -> Task:
+    word = rng.choice([w for w in GAME_WORDS if in_split(w, split)])
+    game = rng.choice(["reverse", "count", "spell"])
+    if game == "reverse":
+        q, answer = f"Reverse the word '{word}'.", word[::-1]
+        ref = f"The word '{word}' reversed is {answer}."
+    elif game == "count":
+        q, answer = f"How many letters are in the word '{word}'?", str(len(word))
+        ref = f"The word '{word}' has this many letters: {answer}"
+    else:
+        q, answer = f"Spell the word '{word}' with dashes between the letters.", "-".join(word)
+        ref = f"Spelled out: {answer}"
+    return Task("word", [{"role": "user", "content": q}], ref, partial(check_final, answer))
+
+
+def not_an_echo(question: str, check: Callable[[str], float], response: str) -> float:
+    "0 for a response that repeats the question (a held-out prompt states its own answer), else `check`."
+    return 0.0 if question.lower() in response.lower() else check(response)
+
+
+def make_task(rng: random.Random, world: World, split: str, family: str) -> Task:
+    "One task of `family`, single-turn."
+    makers = {"fact": lambda: _fact_task(rng, world, split), "arithmetic": lambda: _arithmetic_task(rng, split),
+              "story": lambda: _story_task(rng, split), "word": lambda: _word_task(rng, split)}
+    if family not in makers:
+        raise ValueError(f"unknown task family {family!r}; expected one of {FAMILIES}")
+    task = makers[family]()
+    question = task.prompt.split(". ")[-1]  # the question itself, after any context sentence
+    task.check = partial(not_an_echo, question, task.check)
+    return task
+
+
+def make_tasks(world: World, split: str, n: int, seed: int = 0, families: tuple[str, ...] | None = None,
+               multi_turn: float = 0.25) -> list[Task]:
+    "n tasks of the split; a share `multi_turn` has one earlier turn (another task, answered with its reference)."
+    families = families or FAMILIES
+    rng = random.Random(f"tinyworld-tasks-{world.seed}-{seed}-{split}")
+    tasks = []
+    for _ in range(n):
+        task = make_task(rng, world, split, rng.choice(families))
+        if rng.random() < multi_turn:
+            earlier = make_task(rng, world, split, rng.choice(families))
+            task.dialog = earlier.dialog + [{"role": "assistant", "content": earlier.reference}] + task.dialog
+        tasks.append(task)
+    return tasks
