@@ -3,6 +3,7 @@
 Modules:
 
 - `mini_llama.artifacts`: Where the course keeps what it builds (tokenizer, base model, SFT model, ...), and how it writes it.
+- `mini_llama.cli`: The `mini-llama` command line. Plain module, taught by no chapter: each subcommand calls the package.
 - `mini_llama.data.annotator`: TinyWorld's gold annotator: two responses to a prompt in, a preference with the paper's ratings out.
 - `mini_llama.data.checks`: Gold checkers' shared rules: how an answer is read out of a free-form response.
 - `mini_llama.data.corpus`: TinyWorld's pretraining corpus: stories, encyclopedia entries and arithmetic, streamed document by document.

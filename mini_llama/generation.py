@@ -105,28 +105,26 @@ def decode_steps(model: model_lib.Transformer, prompt_tokens: list[list[int]], m
         if use_cache:
             model.clear_caches()
 
-# %% ../chapters/06_generation.ipynb #8a89d5f0
+# %% ../chapters/06_generation.ipynb #f9f8f4aa
 def generate(model: model_lib.Transformer, prompt_tokens: list[list[int]], max_gen_len: int,
              temperature: float = 0.6, top_p: float = 0.9, use_cache: bool = True, logprobs: bool = False,
              eos_id: int = 2, generator: torch.Generator | None = None):
-    "Generated ids of each prompt (prompt and eos excluded); with logprobs=True also the log-probability of each."
+    """Generated ids of each prompt (prompt and eos excluded): at most max_gen_len of them, and at most max_seq_len
+    tokens with the prompt. With logprobs=True, also the log-probability of each."""
     out_tokens, out_logprobs = [[] for _ in prompt_tokens], [[] for _ in prompt_tokens]
-    finished = [False] * len(prompt_tokens)
     for next_ids, lps, done in decode_steps(model, prompt_tokens, max_gen_len, temperature, top_p, use_cache,
                                             eos_id, generator):
-        for i, (t, lp) in enumerate(zip(next_ids.tolist(), lps.tolist(), strict=True)):
-            if not finished[i] and t != eos_id:
-                out_tokens[i].append(t)
-                out_logprobs[i].append(lp)
-            finished[i] = finished[i] or t == eos_id
+        for i in (~done).nonzero().flatten().tolist():  # rows still going; a row's eos marks it done
+            out_tokens[i].append(int(next_ids[i]))
+            out_logprobs[i].append(float(lps[i]))
     return (out_tokens, out_logprobs) if logprobs else out_tokens
 
 
 def generate_stream(model: model_lib.Transformer, prompt: list[int], max_gen_len: int, temperature: float = 0.6,
                     top_p: float = 0.9, eos_id: int = 2, generator: torch.Generator | None = None) -> Iterator[int]:
     "Yield the generated token ids of one prompt as they are made (eos ends the stream and is not yielded)."
-    for next_ids, _, _ in decode_steps(model, [prompt], max_gen_len, temperature, top_p, True, eos_id, generator):
-        if next_ids[0] == eos_id:
+    for next_ids, _, done in decode_steps(model, [prompt], max_gen_len, temperature, top_p, True, eos_id, generator):
+        if done[0]:
             return
         yield int(next_ids[0])
 

@@ -21,7 +21,7 @@ import sentencepiece as spm
 import mini_llama.artifacts as artifacts
 import mini_llama.data as data
 
-# %% ../chapters/01_tokenizer.ipynb #bfa5b43a
+# %% ../chapters/01_tokenizer.ipynb #cffa852f
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6  # SentencePiece's piece types
 BPE = 2  # TrainerSpec.model_type
 
@@ -35,6 +35,7 @@ class SentencePieceModel:
     model_type: int = 1  # proto default: unigram
     byte_fallback: bool = False
     normalizer: str = ""
+    charsmap_size: int = 0  # bytes of the compiled normalisation rules; 0 is the identity
     add_dummy_prefix: bool = True  # the proto's defaults, for fields a file leaves out
     remove_extra_whitespaces: bool = True
     escape_whitespaces: bool = True
@@ -52,9 +53,9 @@ def read_sentencepiece_model(path: str | os.PathLike) -> SentencePieceModel:
         elif number == 2:  # TrainerSpec: model_type = 3, byte_fallback = 35
             spec = dict(_fields(value))
             m.model_type, m.byte_fallback = spec.get(3, 1), bool(spec.get(35, 0))
-        elif number == 3:  # NormalizerSpec: name = 1, add_dummy_prefix = 3, remove_extra_whitespaces = 4, escape = 5
-            spec = dict(_fields(value))
-            m.normalizer = spec.get(1, b"").decode()
+        elif number == 3:  # NormalizerSpec: name = 1, precompiled_charsmap = 2, add_dummy_prefix = 3,
+            spec = dict(_fields(value))  # remove_extra_whitespaces = 4, escape_whitespaces = 5
+            m.normalizer, m.charsmap_size = spec.get(1, b"").decode(), len(spec.get(2, b""))
             m.add_dummy_prefix = bool(spec.get(3, 1))
             m.remove_extra_whitespaces = bool(spec.get(4, 1))
             m.escape_whitespaces = bool(spec.get(5, 1))
@@ -168,7 +169,7 @@ def course_tokenizer(vocab_size: int = COURSE_VOCAB_SIZE) -> Tokenizer:
     "The course's tokenizer (cached; trained on TinyWorld in a few seconds when missing)."
     return Tokenizer(course_tokenizer_path(vocab_size))
 
-# %% ../chapters/01_tokenizer.ipynb #cad60ece
+# %% ../chapters/01_tokenizer.ipynb #cf4b4ba5
 SPACE = "\u2581"  # ▁, SentencePiece's visible space
 
 
@@ -179,8 +180,9 @@ class BPETokenizer:
         m = read_sentencepiece_model(model_path)
         if m.model_type != BPE:
             raise ValueError(f"{model_path} is not a BPE model (model_type={m.model_type}, BPE is {BPE})")
-        if m.normalizer not in ("identity", "") and m.normalizer != "user_defined":
-            raise NotImplementedError(f"normalisation rule {m.normalizer!r} of {model_path}: only 'identity' is built")
+        if m.charsmap_size:  # rules such as NFKC come compiled into a character map, which this encoder does not run
+            raise NotImplementedError(f"{model_path} normalises text with rule {m.normalizer!r}; "
+                                      f"only the identity (Llama 2's) is built here")
         self.model = m
         # merges may only produce normal, user-defined (and unused) pieces; control, unknown and byte pieces are
         # reachable by id alone, never by spelling them out in text

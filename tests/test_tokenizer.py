@@ -163,3 +163,10 @@ def test_bad_inputs_name_the_value(course, tmp_path):
         train_tokenizer(DOCS, tmp_path / "x.model", 100)
     with pytest.raises(TypeError, match="list"):
         sp.encode(["not", "a", "string"], bos=False, eos=False)
+
+
+def test_from_scratch_encoder_refuses_normalisation_rules_it_does_not_run(tmp_path):
+    path = train_tokenizer(DOCS, tmp_path / "nfkc.model", 500, normalization_rule_name="nmt_nfkc")
+    assert read_sentencepiece_model(path).charsmap_size > 0
+    with pytest.raises(NotImplementedError, match="'nmt_nfkc'"):
+        BPETokenizer(path)
