@@ -53,29 +53,27 @@ def check_final(answer: str, response: str) -> float:
 
 def _fact_task(rng: random.Random, world: World, split: str) -> Task:
     held = _is_held_out(split)
-    pets, people = world.split_pets(split), world.split_people(split)
-    kind = rng.choice(["capital", "home", "job", "owner", "colour"] if not held else ["home", "job", "owner", "colour"])
+    kind = rng.choice(["home", "job", "owner", "colour"] + ([] if held else ["capital"]))  # countries: train only
     if kind == "capital":
         c = rng.choice(world.countries)
-        q, a, context, pool = f"What is the capital of {c.name}?", c.capital, "", {x.capital for x in world.countries}
-        ref = f"The capital of {c.name} is {c.capital}."
+        q, a, pool, ref = (f"What is the capital of {c.name}?", c.capital, {x.capital for x in world.countries},
+                           f"The capital of {c.name} is {c.capital}.")
     elif kind in ("home", "job"):
-        p = rng.choice(people)
-        if kind == "home":
-            q, a, pool = f"Where does {p.name} live?", p.city, {x.capital for x in world.countries}
-            ref, context = f"{p.name} lives in {p.city}.", f"{p.name} lives in {p.city}. "
-        else:
-            q, a, pool = f"What does {p.name} do for a living?", p.job, set(JOBS)
-            ref, context = f"{p.name} works as a {p.job}.", f"{p.name} works as a {p.job}. "
+        p = rng.choice(world.split_people(split))
+        q, a, pool, ref = {
+            "home": (f"Where does {p.name} live?", p.city, {x.capital for x in world.countries},
+                     f"{p.name} lives in {p.city}."),
+            "job": (f"What does {p.name} do for a living?", p.job, set(JOBS), f"{p.name} works as a {p.job}."),
+        }[kind]
     else:
-        pet = rng.choice(pets)
-        if kind == "owner":
-            q, a, pool = f"Who owns {pet.name}?", pet.owner, {x.name for x in world.people}
-            ref, context = f"{pet.name} belongs to {pet.owner}.", f"{pet.name} belongs to {pet.owner}. "
-        else:
-            q, a, pool = f"What colour is {pet.name}?", pet.colour, set(COLOURS)
-            ref, context = f"{pet.name} is {pet.colour}.", f"{pet.name} is a {pet.colour} {pet.species}. "
-    prompt = (context + q) if held else q  # held-out entities are unknown: the prompt says the fact
+        pet = rng.choice(world.split_pets(split))
+        q, a, pool, ref = {
+            "owner": (f"Who owns {pet.name}?", pet.owner, {x.name for x in world.people},
+                      f"{pet.name} belongs to {pet.owner}."),
+            "colour": (f"What colour is {pet.name}?", pet.colour, set(COLOURS),
+                       f"{pet.name} is a {pet.colour} {pet.species}."),
+        }[kind]
+    prompt = f"{ref} {q}" if held else q  # held-out entities are unknown: the prompt states the fact
     return Task("fact", [{"role": "user", "content": prompt}], ref, partial(check_choice, a, pool))
 
 
