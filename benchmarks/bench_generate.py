@@ -76,7 +76,9 @@ def main():
     rates = {}
     for bs in (1, 8):
         prompts = torch.randint(3, a.vocab_size, (bs, a.prompt_len), generator=torch.Generator().manual_seed(bs))
-        assert run_ours(prompts) == run_theirs(prompts), "the two implementations decode different tokens"
+        with torch.inference_mode():  # the same model: equal logits (greedy paths may still part at near-ties)
+            diff = (ours(prompts) - theirs(prompts).logits).abs().max().item()
+        assert diff < 1e-4, f"the two implementations disagree on the prompt's logits by {diff}"
         times = {"mini_llama": [], "transformers": []}
         for _ in range(a.repeats):  # alternate, so that both see the same machine
             times["mini_llama"].append(_timed(run_ours, prompts))
