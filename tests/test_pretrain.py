@@ -1,0 +1,90 @@
+"""Pretraining: packing, the schedule and optimiser, exact resume, a NaN stop that keeps the last checkpoint."""
+
+import itertools
+
+import pytest
+import torch
+
+from mini_llama.config import ModelArgs
+from mini_llama.data import iter_documents, make_world
+from mini_llama.model import Transformer
+from mini_llama.pretrain import PackedStream, TrainConfig, lr_at, make_optimizer, train
+from mini_llama.tokenizer import course_tokenizer
+
+TOK = course_tokenizer()
+WORLD = make_world(0)
+
+
+def stream(seq_len=32, split="train") -> PackedStream:
+    return PackedStream(lambda: iter_documents(WORLD, split=split, seed=0), TOK, seq_len)
+
+
+def tiny_model(seed=0) -> Transformer:
+    torch.manual_seed(seed)
+    return Transformer(ModelArgs.from_name("tiny", vocab_size=TOK.n_words, max_seq_len=64)).init_weights()
+
+
+def test_packing_keeps_every_token_once_and_every_document_whole():
+    s = stream(seq_len=31)
+    rows = [s.next_row() for _ in range(50)]
+    assert all(len(r) == 32 for r in rows)
+    flat = [t for r in rows for t in r]
+    docs = itertools.islice(iter_documents(WORLD, seed=0), s.docs_read)
+    expected = [t for d in docs for t in TOK.encode(d, bos=True, eos=True)]
+    assert flat == expected[: len(flat)] and expected[len(flat):] == s.buffer
+    marks = [t for t in flat if t in (TOK.bos_id, TOK.eos_id)]  # documents whole: bos, eos, bos, eos, ...
+    assert marks[::2] == [TOK.bos_id] * len(marks[::2]) and marks[1::2] == [TOK.eos_id] * len(marks[1::2])
+
+
+def test_stream_position_round_trips():
+    a = stream()
+    a.next_batch(7)
+    b = stream()
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.next_batch(5), b.next_batch(5))
+
+
+def test_schedule_warms_up_then_decays_to_ten_percent():
+    cfg = TrainConfig(max_steps=1000, warmup_steps=100, lr=3e-3)
+    assert lr_at(0, cfg) == pytest.approx(3e-5)
+    assert lr_at(99, cfg) == pytest.approx(3e-3)
+    assert lr_at(1000, cfg) == pytest.approx(3e-4)
+    after = [lr_at(s, cfg) for s in range(100, 1001)]
+    assert all(x >= y for x, y in zip(after, after[1:], strict=False))
+
+
+def test_optimiser_has_the_papers_hyperparameters():
+    opt = make_optimizer(tiny_model(), TrainConfig())
+    decayed, plain = opt.param_groups
+    assert opt.defaults["betas"] == (0.9, 0.95) and opt.defaults["eps"] == 1e-5
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
+
+
+CFG = TrainConfig(max_steps=8, batch_size=4, seq_len=32, warmup_steps=2, lr=3e-3, checkpoint_every=100,
+                  eval_every=4, eval_batches=1)
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
+    whole = tiny_model()
+    train(whole, CFG, stream(), tmp_path / "whole", progress=False)
+    first = tiny_model()
+    train(first, CFG, stream(), tmp_path / "split", stop_at=4, progress=False)
+    resumed = tiny_model(seed=123)  # other weights: everything must come from the checkpoint
+    history = train(resumed, CFG, stream(), tmp_path / "split", resume=True, progress=False)
+    assert [h["step"] for h in history] == [5, 6, 7, 8]
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 8
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
+    cfg = TrainConfig(**{**CFG.__dict__, "checkpoint_every": 2})
+    train(tiny_model(), cfg, stream(), tmp_path, stop_at=2, progress=False)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    exploding = TrainConfig(**{**cfg.__dict__, "lr": float("inf")})  # step 2's update makes the weights infinite
+    with pytest.raises(FloatingPointError, match=r"nan at step 3.*checkpoint.pt, is left as it was"):
+        train(tiny_model(), exploding, stream(), tmp_path, resume=True, progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
