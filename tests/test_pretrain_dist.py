@@ -1,0 +1,55 @@
+"""Scaling out: two gloo processes (FSDP, and DDP) follow the one-process run with the same global batch."""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from mini_llama.config import ModelArgs
+from mini_llama.data import iter_documents, make_world
+from mini_llama.distributed import full_state_dict, mean_over_ranks, shard_stream, wrap_model
+from mini_llama.model import Transformer
+from mini_llama.pretrain import PackedStream, TrainConfig, train
+from mini_llama.tokenizer import course_tokenizer
+
+CFG = TrainConfig(max_steps=4, batch_size=2, seq_len=32, warmup_steps=2, checkpoint_every=100)
+
+
+def run(rank: int, world_size: int, strategy: str, out_dir: str, port: int):
+    if world_size > 1:
+        torch.set_num_threads(1)  # two processes on a shared machine
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    tok, world = course_tokenizer(), make_world(0)
+    torch.manual_seed(0)
+    model = Transformer(ModelArgs.from_name("tiny", vocab_size=tok.n_words, max_seq_len=64)).init_weights()
+    model = wrap_model(model, strategy)
+    stream = PackedStream(lambda: iter_documents(world, split="train", seed=0), tok, CFG.seq_len)
+    cfg = TrainConfig(**{**CFG.__dict__, "batch_size": CFG.batch_size * 2 // world_size})
+    history = train(model, cfg, shard_stream(stream, rank, world_size), f"{out_dir}/rank{rank}", progress=False)
+    losses = [mean_over_ranks(h["loss"]) for h in history]
+    weights = full_state_dict(model)
+    if rank == 0:
+        torch.save((losses, weights), f"{out_dir}/result.pt")  # a file: a queue would deadlock the join
+    if world_size > 1:
+        dist.destroy_process_group()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("strategy", ["fsdp", "ddp"])
+def test_two_gloo_processes_follow_one_process_with_the_same_global_batch(tmp_path, strategy):
+    run(0, 1, strategy, str(tmp_path / "one"), 0)
+    mp.start_processes(run, args=(2, strategy, str(tmp_path / "two"), free_port()), nprocs=2, start_method="spawn")
+    single_losses, single_w = torch.load(tmp_path / "one" / "result.pt")
+    dist_losses, dist_w = torch.load(tmp_path / "two" / "result.pt")
+    assert dist_losses == pytest.approx(single_losses, rel=1e-5)
+    for name, w in single_w.items():
+        torch.testing.assert_close(dist_w[name], w, rtol=1e-4, atol=1e-5)
