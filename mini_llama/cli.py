@@ -2,9 +2,11 @@
 
     mini-llama recipe     run the course's chapters in order and say where their figures went
     mini-llama chat       talk to a checkpoint in Llama 2's chat format, streaming its answers
+    mini-llama pretrain   pretrain a model on TinyWorld or text files, alone or under torchrun (FSDP or DDP)
 """
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -95,6 +97,42 @@ def run_chat(args) -> int:
     return 0
 
 
+def run_pretrain(args) -> int:
+    "Build the model and the packed streams, shard them across torchrun's processes if any, and train."
+    import torch
+
+    from mini_llama import distributed
+    from mini_llama.config import ModelArgs
+    from mini_llama.data import iter_documents, load_text_files, make_world
+    from mini_llama.model import Transformer
+    from mini_llama.pretrain import PackedStream, TrainConfig, train
+    from mini_llama.tokenizer import course_tokenizer
+
+    rank, world_size = distributed.setup()
+    tok = course_tokenizer()
+    if args.data == "tinyworld":
+        world = make_world(args.seed)
+        documents = {split: (lambda split=split: iter_documents(world, split=split, seed=args.seed))
+                     for split in ("train", "valid")}
+    else:
+        texts = load_text_files(args.data.split(","))
+        n_valid = max(1, len(texts) // 20)  # the last 5 % of the documents are held out
+        documents = {"train": lambda: itertools.cycle(texts[:-n_valid]), "valid": lambda: itertools.cycle(texts[-n_valid:])}
+    cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
+                      grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps, seed=args.seed)
+    torch.manual_seed(args.seed)
+    params = ModelArgs.from_name(args.config, vocab_size=tok.n_words, max_seq_len=max(args.seq_len, 64))
+    model = distributed.wrap_model(Transformer(params).init_weights(), args.strategy,
+                                   args.activation_checkpointing, args.compile)
+    stream = lambda split: PackedStream(documents[split], tok, args.seq_len)  # noqa: E731
+    out = Path(args.out) if rank == 0 else Path(args.out) / f"rank{rank}"
+    history = train(model, cfg, distributed.shard_stream(stream("train"), rank, world_size), out,
+                    valid_stream=stream("valid"), resume=args.resume, progress=rank == 0)  # FSDP: every rank evaluates
+    if rank == 0 and history:
+        print(f"step {history[-1]['step']}: loss {history[-1]['loss']:.4f}; metrics and checkpoint in {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="mini-llama", description="Llama 2, rebuilt: the course's command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +154,34 @@ def main(argv=None) -> int:
     chat.add_argument("--max-gen-len", type=int, default=128, help="most tokens per answer (default 128)")
     chat.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     chat.set_defaults(run=run_chat)
+    pre = sub.add_parser(
+        "pretrain", help="pretrain a model with the paper's optimisation recipe (alone or under torchrun)",
+        description="Next-token pretraining with AdamW (betas 0.9/0.95, eps 1e-5, weight decay 0.1), gradient "
+                    "clipping at 1.0, linear warm-up then cosine decay to 10 %% of the peak learning rate "
+                    "(Touvron et al. 2023, section 2.2). Documents are packed bos ... eos into rows of --seq-len. "
+                    "Metrics go to OUT/metrics.jsonl, the checkpoint (model, optimiser, step, data position, RNG) "
+                    "to OUT/checkpoint.pt. Under `torchrun --nproc_per_node=N` each process trains on its share "
+                    "of the global batch (N x --batch-size rows), sharded by --strategy.")
+    pre.add_argument("--config", default="tiny", help="a model preset: the course's `tiny` or an official one "
+                     "such as `llama2-7b` (vocabulary size from the course tokenizer; default tiny)")
+    pre.add_argument("--data", default="tinyworld", help="`tinyworld` (the course's generated corpus, default) or "
+                     "comma-separated text files, one document each")
+    pre.add_argument("--out", default="runs/pretrain", help="folder for metrics and checkpoint (default runs/pretrain)")
+    pre.add_argument("--steps", type=int, default=1000, help="optimiser steps (default 1000)")
+    pre.add_argument("--batch-size", type=int, default=16, help="rows per micro-batch and process (default 16)")
+    pre.add_argument("--seq-len", type=int, default=256, help="tokens per row (default 256)")
+    pre.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimiser step (default 1)")
+    pre.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3; the paper: 3e-4)")
+    pre.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up steps (default 100)")
+    pre.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default 0)")
+    pre.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoint.pt")
+    pre.add_argument("--strategy", choices=["fsdp", "ddp"], default="fsdp",
+                     help="under torchrun: shard parameters, gradients and optimiser state (fsdp, default) or "
+                          "replicate the model and all-reduce gradients (ddp)")
+    pre.add_argument("--activation-checkpointing", action="store_true",
+                     help="recompute each block's activations in the backward pass instead of storing them")
+    pre.add_argument("--compile", action="store_true", help="torch.compile each transformer block")
+    pre.set_defaults(run=run_pretrain)
     args = parser.parse_args(argv)
     return args.run(args)
 

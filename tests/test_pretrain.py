@@ -88,3 +88,30 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
         train(tiny_model(), exploding, stream(), tmp_path, resume=True, progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == saved
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cli_help_explains_the_flags(capsys):
+    from mini_llama.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--config", "--data", "--steps", "--batch-size", "--lr", "--resume", "--strategy", "--compile",
+                 "--activation-checkpointing", "torchrun", "0.95"):
+        assert flag in text, flag
+
+
+def test_cli_resume_continues_from_the_saved_step_and_data_position(tmp_path):
+    import json
+
+    from mini_llama.cli import main
+
+    flags = ["pretrain", "--batch-size", "2", "--seq-len", "32", "--warmup-steps", "1", "--steps", "4"]
+    main([*flags, "--out", str(tmp_path / "once")])
+    main([*flags[:-1], "2", "--out", str(tmp_path / "twice")])
+    main([*flags, "--out", str(tmp_path / "twice"), "--resume"])
+    once, twice = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=True) for d in ("once", "twice"))
+    assert twice["step"] == 4 and once["data"] == twice["data"]
+    lines = (tmp_path / "twice" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
