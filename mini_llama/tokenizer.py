@@ -6,7 +6,8 @@ __all__ = ['NORMAL', 'UNKNOWN', 'CONTROL', 'USER_DEFINED', 'UNUSED', 'BYTE', 'BP
            'SPECIAL_TAGS', 'SentencePieceModel', 'read_sentencepiece_model', 'train_tokenizer', 'course_tokenizer_path',
            'Tokenizer', 'course_tokenizer', 'BPETokenizer', 'encode_dialog', 'encode_dialog_for_training']
 
-# %% ../chapters/01_tokenizer.ipynb #ad7a94fe
+# %% ../chapters/01_tokenizer.ipynb #5a8962cf
+import hashlib
 import heapq
 import io
 import itertools
@@ -92,7 +93,7 @@ def _fields(buf: bytes):
             raise ValueError(f"unsupported protobuf wire type {wire} for field {number} at byte {pos}")
         yield number, value
 
-# %% ../chapters/01_tokenizer.ipynb #857e8bcc
+# %% ../chapters/01_tokenizer.ipynb #da7ebcbd
 # Llama 2's trainer settings, as its released tokenizer.model records them in its trainer and normalizer specs
 LLAMA2_TRAINER_SETTINGS = dict(
     model_type="bpe",
@@ -131,10 +132,13 @@ COURSE_TRAINING_DOCUMENTS = 20_000
 
 def course_tokenizer_path(vocab_size: int = COURSE_VOCAB_SIZE) -> Path:
     "The course's tokenizer model, trained on TinyWorld's training stream the first time it is asked for."
-    path = artifacts.cache_dir() / "tokenizer" / f"tinyworld-bpe-{vocab_size}.model"
+    docs = list(itertools.islice(data.iter_documents(data.make_world(seed=0), split="train", seed=0),
+                                 COURSE_TRAINING_DOCUMENTS))
+    # the file is named by its training text, so a change to TinyWorld never reuses a stale tokenizer
+    digest = hashlib.sha256("\x00".join(docs).encode()).hexdigest()[:12]
+    path = artifacts.cache_dir() / "tokenizer" / f"tinyworld-bpe-{vocab_size}-{digest}.model"
     if not path.exists():
-        docs = data.iter_documents(data.make_world(seed=0), split="train", seed=0)
-        train_tokenizer(itertools.islice(docs, COURSE_TRAINING_DOCUMENTS), path, vocab_size)
+        train_tokenizer(docs, path, vocab_size)
     return path
 
 # %% ../chapters/01_tokenizer.ipynb #9fe89094
