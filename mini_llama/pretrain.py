@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 # plain imports: the export check compares modules as nbdev writes them
 import mini_llama.artifacts as artifacts
+import mini_llama.distributed as distributed
 import mini_llama.model as model_lib
 
 # %% ../chapters/07_pretraining.ipynb #eed92086
@@ -90,8 +91,11 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
 
 def next_token_loss(model: torch.nn.Module, rows: torch.Tensor) -> torch.Tensor:
     "Mean cross-entropy of predicting each token of rows (bs, seq_len + 1) from those before it."
-    logits = model(rows[:, :-1])  # (bs, seq_len, vocab)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), rows[:, 1:].reshape(-1))
+    rows = rows.to(next(model.parameters()).device)
+    # on a GPU the matrix multiplies run in bf16 while the weights and the optimiser stay fp32 (master weights)
+    with torch.autocast(rows.device.type, dtype=torch.bfloat16, enabled=rows.device.type == "cuda"):
+        logits = model(rows[:, :-1])  # (bs, seq_len, vocab)
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), rows[:, 1:].reshape(-1))
 
 # %% ../chapters/07_pretraining.ipynb #9b1e4c4f
 def save_checkpoint(path: Path, model, optimizer, step: int, stream: PackedStream, cfg: TrainConfig):
@@ -142,6 +146,7 @@ def train(model: model_lib.Transformer, cfg: TrainConfig, train_stream: PackedSt
             loss = next_token_loss(model, train_stream.next_batch(cfg.batch_size)) / cfg.grad_accum
             loss.backward()
             loss_sum += loss.item()
+        loss_sum = distributed.mean_over_ranks(loss_sum)  # under torchrun: the global batch's loss, on every rank
         if not math.isfinite(loss_sum):
             raise FloatingPointError(f"the loss is {loss_sum} at step {step}; stopped before updating the weights. "
                                      f"The last good checkpoint, {ckpt_path}, is left as it was.")
