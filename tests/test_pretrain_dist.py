@@ -12,7 +12,7 @@ from mini_llama.config import ModelArgs
 from mini_llama.data import iter_documents, make_world
 from mini_llama.distributed import full_state_dict, mean_over_ranks, shard_stream, wrap_model
 from mini_llama.model import Transformer
-from mini_llama.pretrain import PackedStream, TrainConfig, train
+from mini_llama.pretrain import PackedStream, TrainConfig, next_token_loss, train
 from mini_llama.tokenizer import course_tokenizer
 
 CFG = TrainConfig(max_steps=4, batch_size=2, seq_len=32, warmup_steps=2, checkpoint_every=100)
@@ -53,3 +53,23 @@ def test_two_gloo_processes_follow_one_process_with_the_same_global_batch(tmp_pa
     assert dist_losses == pytest.approx(single_losses, rel=1e-5)
     for name, w in single_w.items():
         torch.testing.assert_close(dist_w[name], w, rtol=1e-4, atol=1e-5)
+
+
+def test_activation_checkpointing_recomputes_the_same_gradients():
+    tok = course_tokenizer()
+    grads = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        model = Transformer(ModelArgs.from_name("tiny", vocab_size=tok.n_words, max_seq_len=64)).init_weights()
+        model = wrap_model(model, activation_checkpointing=recompute)  # alone: no process group, no sharding
+        rows = torch.randint(0, tok.n_words, (2, 33), generator=torch.Generator().manual_seed(1))
+        next_token_loss(model, rows).backward()
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=0, atol=0)
+
+
+def test_unknown_strategy_is_refused_by_name():
+    with pytest.raises(ValueError, match="'zero3'.*fsdp"):
+        wrap_model(torch.nn.Linear(2, 2), "zero3")
