@@ -255,7 +255,7 @@ class BPETokenizer:
                 ids.append(self.piece_ids[piece])
             elif self.model.byte_fallback:  # no unknowns: spell the piece out as UTF-8 bytes
                 ids.extend(self.byte_ids[b] for b in piece.encode("utf-8"))
-            else:
+            elif not ids or ids[-1] != self.unk_id:  # a run of unknown pieces is one <unk>, as in SentencePiece
                 ids.append(self.unk_id)
         return ids + ([self.eos_id] if eos else [])
 

@@ -66,6 +66,23 @@ def test_from_scratch_equals_sentencepiece_second_model(second, s):
     assert ours.encode(s) == sp.encode(s, bos=False, eos=False)
 
 
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    "BPE models off Llama 2's settings: user-defined pieces (one a prefix of another), and no byte fallback."
+    folder = tmp_path_factory.mktemp("variants")
+    kinds = {"user": dict(user_defined_symbols=["<tool>", "<to", "[]"]), "nobytes": dict(byte_fallback=False)}
+    return [(Tokenizer(p), BPETokenizer(p)) for p in
+            (train_tokenizer(DOCS, folder / f"{name}.model", 400, **kw) for name, kw in kinds.items())]
+
+
+@settings(max_examples=150, deadline=None)
+@given(s=UNICODE | st.text(alphabet=" 0123abc.,é😀日<>[]tol", max_size=40))
+def test_from_scratch_equals_sentencepiece_on_user_pieces_and_unknowns(variants, s):
+    # without byte fallback a run of unknown characters is one <unk>, as SentencePiece emits it
+    for sp, ours in variants:
+        assert ours.encode(s) == sp.encode(s, bos=False, eos=False)
+
 @settings(max_examples=200, deadline=None)
 @given(s=TEXTS)
 def test_decode_inverts_encode(course, second, s):
