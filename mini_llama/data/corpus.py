@@ -2,16 +2,19 @@
 
 Plain module, taught by no chapter. The stream is endless and deterministic for a (world, split, seed); the mix of
 sources is a `CorpusMix`, whose weights can up-sample the factual source as the paper did for its pretraining data
-(Touvron et al. 2023, section 2.1). The training stream only ever mentions training entities.
+(Touvron et al. 2023, section 2.1). Both streams mention training entities only; 'valid' shares no document with
+'train', and the training stream never states a held-out arithmetic task's answer.
 """
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from mini_llama.data.world import World
+from mini_llama.data.world import World, in_split, is_held_out
 
-# the first phrasing of each fact is its canonical form: `fact_completions` asks for it
+# the first phrasing of each fact is its canonical form: `fact_completions` asks for it, and encyclopedia entries use
+# it half the time (a few million tokens on a laptop must show each fact often enough to be recalled)
+PHRASING_WEIGHTS = (2, 1, 1)
 FACTS = {
     "capital": ["The capital of {country} is {capital}.", "{capital} is the capital of {country}.",
                 "In {country}, the king and queen live in {capital}."],
@@ -97,7 +100,7 @@ def _encyclopedia(rng: random.Random, world: World, split: str) -> str:
         pet = rng.choice(pets)
         title, facts = pet.name, _facts_of_pet(pet, world)
     rng.shuffle(facts)
-    return f"{title}. " + " ".join(rng.choice(FACTS[k]).format(**v) for k, v in facts)
+    return f"{title}. " + " ".join(rng.choices(FACTS[k], PHRASING_WEIGHTS)[0].format(**v) for k, v in facts)
 
 
 def _story(rng: random.Random, world: World, split: str) -> str:
@@ -120,33 +123,45 @@ def _story(rng: random.Random, world: World, split: str) -> str:
     return " ".join(lines)
 
 
-def _arithmetic(rng: random.Random) -> str:
-    "A few sums, differences and products of small numbers, each with its answer."
-    lines = []
-    for _ in range(rng.randint(3, 6)):
-        a, b = rng.randint(0, 99), rng.randint(0, 99)
-        op = rng.choice("+-*")
+def arithmetic_problem(rng: random.Random, split: str) -> tuple[int, str, int, int]:
+    "(a, op, b, answer): a sum, difference or product of small numbers whose operand pair belongs to `split`."
+    while True:
+        a, b, op = rng.randint(0, 99), rng.randint(0, 99), rng.choice("+-*")
         if op == "*":
-            a, b = a % 13, b % 13
+            a, b = a % 13, b % 13  # products of numbers below 13
         if op == "-" and b > a:
-            a, b = b, a
-        lines.append(f"{a} {op} {b} = {eval(f'{a} {op} {b}')}.")  # noqa: S307 - two ints and an operator
-    return " ".join(lines)
+            a, b = b, a  # no negative results
+        if in_split(f"{a}{op}{b}", split):  # 1 pair in 5 is held out: the corpus never shows held-out tasks' sums
+            return a, op, b, {"+": a + b, "-": a - b, "*": a * b}[op]
+
+
+def _arithmetic(rng: random.Random, split: str) -> str:
+    "3 to 6 problems of the split, each with its answer."
+    return " ".join("{} {} {} = {}.".format(*arithmetic_problem(rng, split)) for _ in range(rng.randint(3, 6)))
+
+
+def _of_split(make: Callable[[], str], split: str) -> str:
+    "Draw documents until one belongs to the split: 1 in 10 is held out, by a hash of its text."
+    while True:
+        doc = make()
+        if in_split(doc, split, held_out_share=10):
+            return doc
 
 
 def iter_documents(world: World, split: str = "train", seed: int = 0,
                    mix: CorpusMix | None = None) -> Iterator[str]:
-    "An endless, deterministic stream of documents; 'valid' draws other documents than 'train' (another RNG)."
+    """An endless, deterministic stream of documents, disjoint between the splits: 'valid' holds its own arithmetic
+    operand pairs and the stories and entries whose text hashes to it; both tell of the training entities only."""
     mix = mix or CorpusMix()
-    world.split_people(split)  # checks the split's name
+    is_held_out(split)  # checks the split's name
     rng = random.Random(f"tinyworld-corpus-{world.seed}-{seed}-{split}")
     sources = ["stories", "facts", "arithmetic"]
     weights = [mix.stories, mix.facts, mix.arithmetic]
-    while True:  # validation text is about the same (training) entities, in new stories and phrasings
+    while True:
         source = rng.choices(sources, weights)[0]
         if source == "stories":
-            yield _story(rng, world, "train")
+            yield _of_split(lambda: _story(rng, world, "train"), split)
         elif source == "facts":
-            yield _encyclopedia(rng, world, "train")
+            yield _of_split(lambda: _encyclopedia(rng, world, "train"), split)
         else:
-            yield _arithmetic(rng)
+            yield _arithmetic(rng, split)

@@ -20,8 +20,14 @@ PIRATE_WORDS = ("arr", "matey", "ahoy", "aye")
 class SystemInstruction:
     name: str
     text: str  # the system message
-    check: Callable[[str], float]  # does a response obey? in [0, 1]
+    rule: Callable[[str], float]  # does a response obey? in [0, 1]
     apply: Callable[[str], str]  # a gold answer made to obey
+
+    def check(self, response: str) -> float:
+        "The rule's score, but 0 for an empty response or one that repeats the instruction (it obeys nothing)."
+        if not response.strip() or self.text.lower().rstrip(".") in response.lower():
+            return 0.0
+        return self.rule(response)
 
 
 def _capitals(response: str) -> float:

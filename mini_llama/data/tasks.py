@@ -7,14 +7,13 @@ pairs, story constraints and words that no training task uses.
 """
 
 import random
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from mini_llama.data import checks
-from mini_llama.data.corpus import OBJECTS, PLACES
-from mini_llama.data.world import COLOURS, FOODS, JOBS, SPECIES, World, _is_held_out
+from mini_llama.data.corpus import OBJECTS, PLACES, arithmetic_problem
+from mini_llama.data.world import COLOURS, FOODS, JOBS, SPECIES, World, in_split, is_held_out
 
 FAMILIES = ("fact", "arithmetic", "story", "word")
 GAME_WORDS = sorted({*OBJECTS, *PLACES, *SPECIES, *COLOURS, *FOODS, "garden", "window", "candle", "pillow", "ladder",
@@ -34,11 +33,6 @@ class Task:
         return self.dialog[-1]["content"]
 
 
-def in_split(key: str, split: str, held_out_share: int = 5) -> bool:
-    "Assign a key (operands, a word, constraints) to one split by a stable hash: 1 in `held_out_share` is held out."
-    return (zlib.crc32(key.encode()) % held_out_share == 0) == _is_held_out(split)
-
-
 def check_choice(answer: str, candidates: set[str], response: str) -> float:
     "1 if the last candidate the response names is the answer."
     multiword = any(" " in c for c in candidates)
@@ -47,12 +41,17 @@ def check_choice(answer: str, candidates: set[str], response: str) -> float:
 
 
 def check_final(answer: str, response: str) -> float:
-    "1 if the response's last word or number is the answer."
+    "1 if the response's last word is the answer (reverse, spell)."
     return float(checks.final_token(response) == answer.lower())
 
 
+def check_number(answer: str, response: str) -> float:
+    "1 if the response's last number is the answer (arithmetic, count): '26 + 67 = 93.' and 'It has 6 letters.' pass."
+    return float(checks.last_number(response) == answer)
+
+
 def _fact_task(rng: random.Random, world: World, split: str) -> Task:
-    held = _is_held_out(split)
+    held = is_held_out(split)
     kind = rng.choice(["home", "job", "owner", "colour"] + ([] if held else ["capital"]))  # countries: train only
     if kind == "capital":
         c = rng.choice(world.countries)
@@ -78,18 +77,10 @@ def _fact_task(rng: random.Random, world: World, split: str) -> Task:
 
 
 def _arithmetic_task(rng: random.Random, split: str) -> Task:
-    while True:
-        a, b, op = rng.randint(0, 99), rng.randint(0, 99), rng.choice("+-*")
-        if op == "*":
-            a, b = a % 13, b % 13
-        if op == "-" and b > a:
-            a, b = b, a
-        if in_split(f"{a}{op}{b}", split):
-            break
-    answer = {"+": a + b, "-": a - b, "*": a * b}[op]
+    a, op, b, answer = arithmetic_problem(rng, split)
     q = rng.choice([f"What is {a} {op} {b}?", f"Compute {a} {op} {b}.", f"How much is {a} {op} {b}?"])
     return Task("arithmetic", [{"role": "user", "content": q}], f"{a} {op} {b} = {answer}.",
-                partial(check_final, str(answer)))
+                partial(check_number, str(answer)))
 
 
 def check_story(colour: str, species: str, thing: str, response: str) -> float:
@@ -126,12 +117,15 @@ def _word_task(rng: random.Random, split: str) -> Task:
     else:
         q, answer = f"Spell the word '{word}' with dashes between the letters.", "-".join(word)
         ref = f"Spelled out: {answer}"
-    return Task("word", [{"role": "user", "content": q}], ref, partial(check_final, answer))
+    check = check_number if game == "count" else check_final
+    return Task("word", [{"role": "user", "content": q}], ref, partial(check, answer))
 
 
-def not_an_echo(question: str, check: Callable[[str], float], response: str) -> float:
-    "0 for a response that repeats the question (a held-out prompt states its own answer), else `check`."
-    return 0.0 if question.lower() in response.lower() else check(response)
+def guarded(question: str, check: Callable[[str], float], response: str) -> float:
+    "0 for a response that repeats the question (a held-out prompt states its own answer) or refuses, else `check`."
+    if question.lower() in response.lower() or checks.is_refusal(response):
+        return 0.0
+    return check(response)
 
 
 def make_task(rng: random.Random, world: World, split: str, family: str) -> Task:
@@ -142,7 +136,7 @@ def make_task(rng: random.Random, world: World, split: str, family: str) -> Task
         raise ValueError(f"unknown task family {family!r}; expected one of {FAMILIES}")
     task = makers[family]()
     question = task.prompt.split(". ")[-1]  # the question itself, after any context sentence
-    task.check = partial(not_an_echo, question, task.check)
+    task.check = partial(guarded, question, task.check)
     return task
 
 

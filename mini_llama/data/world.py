@@ -6,6 +6,7 @@ of the people and pets is held out: no training text mentions them, so evaluatio
 """
 
 import random
+import zlib
 from dataclasses import dataclass, field
 
 ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gl", "kr", "pl", "st", "th"]
@@ -50,16 +51,22 @@ class World:
     held_out: frozenset[str] = field(default_factory=frozenset)
 
     def split_people(self, split: str) -> list[Person]:
-        return [p for p in self.people if (p.name in self.held_out) == _is_held_out(split)]
+        return [p for p in self.people if (p.name in self.held_out) == is_held_out(split)]
 
     def split_pets(self, split: str) -> list[Pet]:
-        return [p for p in self.pets if (p.name in self.held_out) == _is_held_out(split)]
+        return [p for p in self.pets if (p.name in self.held_out) == is_held_out(split)]
 
 
-def _is_held_out(split: str) -> bool:
+def is_held_out(split: str) -> bool:
+    "True for 'valid' (held out), False for 'train'; any other name is an error."
     if split not in ("train", "valid"):
         raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
     return split == "valid"
+
+
+def in_split(key: str, split: str, held_out_share: int = 5) -> bool:
+    "Assign a key (operands, a word, a document) to one split by a stable hash: 1 in `held_out_share` is held out."
+    return (zlib.crc32(key.encode()) % held_out_share == 0) == is_held_out(split)
 
 
 def _names(rng: random.Random, n: int, taken: set[str], syllables: tuple[int, int]) -> list[str]:
