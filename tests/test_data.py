@@ -202,8 +202,17 @@ def test_loaders_name_file_and_line_of_a_bad_record(tmp_path):
     stories = write(tmp_path / "s.jsonl", [{"story": "ok"}, "", {"title": "no story"}])
     with pytest.raises(DataError, match=r"s.jsonl:3: no 'story' or 'text' field"):
         load_tinystories(stories)
+    (tmp_path / "s.json").write_text('[\n  {"story": "One.\\nTwo."},\n  {"story": "Three.",\n   "n": 3},\n\n'
+                                     '  {"title": "no story"}\n]')
+    with pytest.raises(DataError, match=r"s.json:6: no 'story' or 'text' field"):  # the line the record starts on
+        load_tinystories(tmp_path / "s.json")
     chat = write(tmp_path / "c.jsonl", [{"messages": [{"role": "robot", "content": "hi"}]}])
     with pytest.raises(DataError, match=r"c.jsonl:1: message 0 must have a role"):
+        load_chat_jsonl(chat)
+    chat = write(tmp_path / "c.jsonl", [{"instruction": "Add", "output": "5"},
+                                        {"messages": [{"role": "system", "content": "Be brief."},
+                                                      {"role": "assistant", "content": "hi"}]}])
+    with pytest.raises(DataError, match=r"c.jsonl:2: message 1 has role 'assistant' where 'user' was expected"):
         load_chat_jsonl(chat)
     broken = write(tmp_path / "b.jsonl", ['{"prompt": "q", "chosen": "a", "rejected": "b"}', "{not json"])
     with pytest.raises(DataError, match=r"b.jsonl:2: not valid JSON"):

@@ -2,15 +2,18 @@
 
 Plain module, taught by no chapter. Formats: plain text files (one document per file), TinyStories-style JSON or
 JSONL (records with a `story` or `text` field), chat JSONL (`messages` with roles, or `instruction`/`input`/`output`),
-and preference JSONL (`prompt`, `chosen`, `rejected`).
+and preference JSONL (`prompt`, `chosen`, `rejected`). A record of a JSON list is named by the line it starts on;
+chat messages must come in Meta's order (an optional system message, then user and assistant in turn).
 """
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 ROLES = ("system", "user", "assistant")
+BETWEEN_RECORDS = re.compile(r"[\s,]*")
 
 
 class DataError(ValueError):
@@ -60,26 +63,45 @@ def _text_field(path: Path, number: int, record, names: tuple[str, ...]) -> str:
     raise DataError(f"{path}:{number}: no {' or '.join(map(repr, names))} field (keys: {sorted(record)})")
 
 
+def _json_list(path: Path):
+    "Yield (line number, record) of a file holding one JSON list, each record numbered by the line it starts on."
+    text = path.read_text(encoding="utf-8")
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(records, list):
+        raise DataError(f"{path}:1: expected a JSON list of records, got {type(records).__name__}")
+    decoder, end = json.JSONDecoder(), text.index("[") + 1
+    line = 1 + text.count("\n", 0, end)
+    for _ in records:  # decode again, element by element, to learn where each one starts (linear in the file)
+        at = BETWEEN_RECORDS.match(text, end).end()
+        line += text.count("\n", end, at)
+        record, end = decoder.raw_decode(text, at)
+        yield line, record
+        line += text.count("\n", at, end)
+
+
 def load_tinystories(path: str | os.PathLike) -> list[str]:
-    "Stories from a JSON list or a JSONL file of records with a `story` (or `text`) field."
+    "Stories from a JSON list (`.json`) or a JSONL file of records with a `story` (or `text`) field."
     path = Path(path)
-    if path.suffix == ".json":
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(records, list):
-            raise DataError(f"{path}:1: expected a JSON list of stories, got {type(records).__name__}")
-        return [_text_field(path, i, r, ("story", "text")) for i, r in enumerate(records, start=1)]
-    return [_text_field(path, n, r, ("story", "text")) for n, r in _jsonl(path)]
+    records = _json_list(path) if path.suffix == ".json" else _jsonl(path)
+    return [_text_field(path, n, r, ("story", "text")) for n, r in records]
 
 
 def _messages(path: Path, number: int, messages) -> list[dict]:
+    "Validated messages in Meta's order: an optional system message, then user and assistant in turn."
     if not isinstance(messages, list) or not messages:
         raise DataError(f"{path}:{number}: 'messages' must be a non-empty list")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or not isinstance(m.get("content"), str) or m.get("role") not in ROLES:
             raise DataError(f"{path}:{number}: message {i} must have a role in {ROLES} and a string content, got {m!r}")
+    first = 1 if messages[0]["role"] == "system" else 0
+    for i, m in enumerate(messages[first:], start=first):
+        expected = ("user", "assistant")[(i - first) % 2]
+        if m["role"] != expected:
+            raise DataError(f"{path}:{number}: message {i} has role {m['role']!r} where {expected!r} was expected "
+                            f"(an optional system message first, then user and assistant in turn)")
     return [{"role": m["role"], "content": m["content"]} for m in messages]
 
 
