@@ -19,7 +19,7 @@ from mini_llama.data.tasks import make_tasks
 from mini_llama.data.world import make_world
 
 
-def sample_records(seed: int = 0, n: int = 12) -> dict[str, list[dict]]:
+def sample_records(seed: int = 0, n: int = 24) -> dict[str, list[dict]]:
     "n records of each data set, as JSON-ready dicts."
     world = make_world(seed)
     tasks = make_tasks(world, "train", n, seed=seed)
