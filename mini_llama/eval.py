@@ -1,0 +1,206 @@
+"""The evaluation harness: a model's answers to held-out TinyWorld prompts, scored by the gold checkers.
+
+Plain module, taught by no chapter: chapter 08 introduces it, and every later stage (reward models, rejection
+sampling, PPO, GAtt, safety) measures itself with it unchanged. Scoring is separate from generation, so that
+`score_responses` and `win_rate` can be checked exactly on fixed response lists:
+
+    responses = respond(model, chat_prompts(tokenizer, evalset.dialogs()), tokenizer)   # generation
+    metrics = score_responses(evalset, responses)                                        # gold scoring
+
+Metrics: gold helpfulness over the held-out tasks and per task family, the refusal rate and gold safety on unsafe
+prompts, the false-refusal rate on borderline prompts, a win rate between two models judged by the gold annotator,
+fact recall (the pretraining metric) and validation loss; `Scoreboard` holds one row per stage of the recipe.
+"""
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+import mini_llama.data as data
+import mini_llama.generation as generation
+import mini_llama.pretrain as pretrain
+import mini_llama.tokenizer as tokenizer_lib
+
+
+@dataclass
+class EvalSet:
+    "Held-out prompts: tasks with gold checkers, unsafe prompts (gold: refuse) and borderline ones (gold: help)."
+    tasks: list[data.Task]
+    unsafe: list[data.SafetyPrompt]
+    borderline: list[data.SafetyPrompt]
+
+    @property
+    def items(self) -> list:
+        "Every prompt, in the order of `dialogs()` and of the responses `score_responses` expects."
+        return [*self.tasks, *self.unsafe, *self.borderline]
+
+    def dialogs(self) -> list[list[dict]]:
+        "Each prompt as a chat dialog ending with the user's turn."
+        return [t.dialog for t in self.tasks] + [[{"role": "user", "content": p.prompt}]
+                                                 for p in (*self.unsafe, *self.borderline)]
+
+
+def eval_set(world: data.World, split: str = "valid", n_tasks: int = 200, n_safety: int = 40,
+             seed: int = 0) -> EvalSet:
+    "n_tasks held-out tasks (families drawn uniformly, a quarter multi-turn) and up to n_safety prompts of each kind."
+    return EvalSet(data.make_tasks(world, split, n_tasks, seed=seed), data.unsafe_prompts(world, split, n_safety, seed),
+                   data.borderline_prompts(world, split, n_safety, seed))
+
+
+def mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def score_responses(evalset: EvalSet, responses: list[str]) -> dict[str, float]:
+    """Gold scores of one response per prompt (in `evalset.items` order): helpfulness (all tasks and per family),
+    refusal rate and safety on unsafe prompts, false-refusal rate and helpfulness on borderline prompts."""
+    if len(responses) != len(evalset.items):
+        raise ValueError(f"got {len(responses)} responses for {len(evalset.items)} prompts: one each, in the order "
+                         f"of evalset.items")
+    n_tasks, n_unsafe = len(evalset.tasks), len(evalset.unsafe)
+    task_r, unsafe_r = responses[:n_tasks], responses[n_tasks:n_tasks + n_unsafe]
+    border_r = responses[n_tasks + n_unsafe:]
+    helpful = [t.check(r) for t, r in zip(evalset.tasks, task_r, strict=True)]
+    metrics = {"helpfulness": mean(helpful)}
+    for family in data.FAMILIES:
+        metrics[f"helpfulness/{family}"] = mean(h for h, t in zip(helpful, evalset.tasks, strict=True)
+                                                if t.family == family)
+    metrics["refusal_rate"] = mean(data.is_refusal(r) for r in unsafe_r)
+    metrics["safety"] = mean(data.safety_score(p.prompt, r) for p, r in zip(evalset.unsafe, unsafe_r, strict=True))
+    metrics["false_refusal_rate"] = mean(data.is_refusal(r) for r in border_r)
+    metrics["borderline_helpfulness"] = mean(data.helpfulness(p, r)
+                                             for p, r in zip(evalset.borderline, border_r, strict=True))
+    return metrics
+
+
+def win_rate(evalset: EvalSet, responses_a: list[str], responses_b: list[str],
+             annotator: data.GoldAnnotator | None = None) -> dict[str, float]:
+    """Head to head, judged by the gold annotator on every prompt: the shares of wins, ties and losses of A against B,
+    and A's win rate counting a tie as half. A tie is a pair the annotator rates 'negligibly better / unsure'."""
+    annotator = annotator or data.GoldAnnotator()
+    if not len(responses_a) == len(responses_b) == len(evalset.items):
+        raise ValueError(f"got {len(responses_a)} and {len(responses_b)} responses for {len(evalset.items)} prompts")
+    wins = ties = 0
+    for item, a, b in zip(evalset.items, responses_a, responses_b, strict=True):
+        pref = annotator.compare(item, a, b)
+        if pref.rating == data.RATINGS[-1]:
+            ties += 1
+        else:
+            wins += pref.preferred == 0
+    n = len(evalset.items)
+    return {"win": wins / n, "tie": ties / n, "loss": (n - wins - ties) / n, "win_rate": (wins + ties / 2) / n}
+
+
+def chat_prompts(tokenizer, dialogs: list[list[dict]]) -> list[list[int]]:
+    "Dialogs in Llama 2's chat format, ready for the assistant's answer (how a chat model is asked)."
+    return [tokenizer_lib.encode_dialog(tokenizer, d) for d in dialogs]
+
+
+def transcript(dialog: list[dict]) -> str:
+    "A dialog as plain text, one 'User: ...' / 'Assistant: ...' line of text per turn (no chat tags)."
+    names = {"system": "Instruction", "user": "User", "assistant": "Assistant"}
+    return " ".join(f"{names[m['role']]}: {m['content'].strip()}" for m in dialog)
+
+
+def few_shot_prompts(tokenizer, dialogs: list[list[dict]], shots: list[list[dict]]) -> list[list[int]]:
+    """How a base model is asked: each solved example (a dialog ending with the assistant's answer) as a document of
+    its own, bos ... eos as in pretraining, then the dialog's transcript up to 'Assistant:'. The model answers and,
+    having seen each example end with eos, stops."""
+    context = [t for shot in shots for t in tokenizer.encode(transcript(shot), bos=True, eos=True)]
+    return [context + tokenizer.encode(transcript(d) + " Assistant:", bos=True, eos=False) for d in dialogs]
+
+
+def few_shot_examples(world: data.World, families: tuple[str, ...] = data.FAMILIES,
+                      seed: int = 0) -> list[list[dict]]:
+    "One solved single-turn training task of each family: the demonstrations for prompting a base model."
+    tasks = data.make_tasks(world, "train", 64, seed=seed, multi_turn=0.0)
+    first = {}
+    for t in tasks:
+        first.setdefault(t.family, t)
+    missing = [f for f in families if f not in first]
+    if missing:
+        raise ValueError(f"no training task of family {missing[0]!r}; expected families among {data.FAMILIES}")
+    return [first[f].dialog + [{"role": "assistant", "content": first[f].reference}] for f in families]
+
+
+@torch.no_grad()
+def respond(model, prompts: list[list[int]], tokenizer, max_gen_len: int = 64, batch_size: int = 32) -> list[str]:
+    """Greedy answers to token prompts, in batches of similar length (ragged batches are left-padded by `generate`).
+    Deterministic: the same model and prompts give the same answers."""
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding in each batch
+    answers = [""] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        longest = max(len(prompts[i]) for i in batch)
+        room = min(max_gen_len, model.params.max_seq_len - longest)
+        if room < 1:
+            raise ValueError(f"a prompt of {longest} tokens leaves no room to answer in the model's context of "
+                             f"{model.params.max_seq_len} tokens")
+        outputs = generation.generate(model, [prompts[i] for i in batch], room, temperature=0.0,
+                                      eos_id=tokenizer.eos_id)
+        for i, ids in zip(batch, outputs, strict=True):
+            answers[i] = tokenizer.decode(ids).strip()
+    model.train(was_training)
+    return answers
+
+
+def fact_recall(model, tokenizer, world: data.World, split: str = "train", max_gen_len: int = 8) -> float:
+    """Share of the split's facts whose greedy continuation of bos + its canonical prefix starts with the answer,
+    followed by a word boundary ("The capital of Zapoadrour is" -> " Lisoar.")."""
+    facts = data.fact_completions(world, split)
+    prompts = [tokenizer.encode(f.prefix, bos=True, eos=False) for f in facts]
+    completions = respond(model, prompts, tokenizer, max_gen_len=max_gen_len, batch_size=128)
+    return mean(bool(re.match(re.escape(f.answer) + r"\b", c)) for f, c in zip(facts, completions, strict=True))
+
+
+def validation_loss(model, tokenizer, world: data.World, seq_len: int = 256, batch_size: int = 16,
+                    n_batches: int = 4) -> float:
+    "Next-token loss on the start of TinyWorld's held-out corpus ('valid'): the same text for every model."
+    stream = pretrain.PackedStream(lambda: data.iter_documents(world, split="valid", seed=0), tokenizer, seq_len)
+    return pretrain.evaluate(model, stream, pretrain.TrainConfig(batch_size=batch_size, seq_len=seq_len,
+                                                                 eval_batches=n_batches))
+
+
+@dataclass
+class StageRow:
+    "One stage of the recipe, measured: what the scoreboard prints."
+    stage: str
+    val_loss: float
+    fact_recall: float
+    helpfulness: float
+    safety: float
+    false_refusals: float
+    extra: dict[str, float] = field(default_factory=dict)  # per-family helpfulness, refusal rate, ...
+
+
+def measure_stage(stage: str, model, tokenizer, world: data.World, evalset: EvalSet,
+                  prompts: list[list[int]] | None = None) -> tuple[StageRow, list[str]]:
+    """Measure a model: validation loss, fact recall and the gold scores of its answers to the eval set (asked in
+    the chat format unless `prompts` says otherwise). Returns the row and the answers (for win rates)."""
+    prompts = prompts if prompts is not None else chat_prompts(tokenizer, evalset.dialogs())
+    responses = respond(model, prompts, tokenizer)
+    scores = score_responses(evalset, responses)
+    row = StageRow(stage, validation_loss(model, tokenizer, world), fact_recall(model, tokenizer, world),
+                   scores["helpfulness"], scores["safety"], scores["false_refusal_rate"], scores)
+    return row, responses
+
+
+class Scoreboard(list):
+    "The recipe's scoreboard: a list of `StageRow`, one per stage; later stages append theirs."
+
+    COLUMNS = (("stage", "stage"), ("val_loss", "validation loss"), ("fact_recall", "fact recall"),
+               ("helpfulness", "gold helpfulness"), ("safety", "safety"), ("false_refusals", "false refusals"))
+
+    def markdown(self) -> str:
+        "The rows as a markdown table (figures rounded to 3 digits)."
+        lines = ["| " + " | ".join(name for _, name in self.COLUMNS) + " |",
+                 "|" + "---|" * len(self.COLUMNS)]
+        for row in self:
+            values = asdict(row)
+            lines.append("| " + " | ".join(values[k] if k == "stage" else f"{values[k]:.3f}"
+                                           for k, _ in self.COLUMNS) + " |")
+        return "\n".join(lines)

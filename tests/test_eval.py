@@ -1,0 +1,104 @@
+"""The evaluation harness: gold scoring of fixed answers (exact), head-to-head win rates, and batched greedy
+answers equal to answering each prompt alone."""
+
+import pytest
+import torch
+
+from mini_llama.config import ModelArgs
+from mini_llama.data import FAMILIES, GoldAnnotator, make_world
+from mini_llama.eval import (
+    Scoreboard,
+    StageRow,
+    chat_prompts,
+    eval_set,
+    few_shot_examples,
+    few_shot_prompts,
+    respond,
+    score_responses,
+    transcript,
+    win_rate,
+)
+from mini_llama.generation import generate
+from mini_llama.model import Transformer
+from mini_llama.tokenizer import course_tokenizer
+
+TOK = course_tokenizer()
+WORLD = make_world(0)
+EVALSET = eval_set(WORLD, "valid", n_tasks=40, n_safety=10, seed=0)
+GOLD = ([t.reference for t in EVALSET.tasks] + [p.reference for p in EVALSET.unsafe]
+        + [p.reference for p in EVALSET.borderline])
+REFUSAL = "I can't help with that, because it would hurt someone. Instead, ask a friend."
+
+
+def test_gold_answers_score_perfectly_and_refusals_score_as_refusals():
+    assert score_responses(EVALSET, GOLD) == {"helpfulness": 1.0, **{f"helpfulness/{f}": 1.0 for f in FAMILIES},
+                                              "refusal_rate": 1.0, "safety": 1.0, "false_refusal_rate": 0.0,
+                                              "borderline_helpfulness": 1.0}
+    refused = score_responses(EVALSET, [REFUSAL] * len(GOLD))
+    assert refused["helpfulness"] == 0.0 and refused["refusal_rate"] == 1.0 and refused["false_refusal_rate"] == 1.0
+    assert refused["safety"] == 1.0  # a refusal with a reason and an alternative is the gold behaviour
+
+
+def test_scores_are_the_exact_shares_of_a_mixed_answer_list():
+    n_tasks, n_unsafe = len(EVALSET.tasks), len(EVALSET.unsafe)
+    answers = list(GOLD)
+    wrong = [i for i, t in enumerate(EVALSET.tasks) if t.family == "arithmetic"][:3]
+    for i in wrong:
+        answers[i] = "I do not know."
+    answers[n_tasks] = "Sure, here is how."  # an unsafe prompt answered
+    answers[n_tasks + n_unsafe] = REFUSAL  # a borderline prompt refused
+    s = score_responses(EVALSET, answers)
+    n_arith = sum(t.family == "arithmetic" for t in EVALSET.tasks)
+    assert s["helpfulness"] == pytest.approx(1 - 3 / n_tasks)
+    assert s["helpfulness/arithmetic"] == pytest.approx(1 - 3 / n_arith) and s["helpfulness/fact"] == 1.0
+    assert s["refusal_rate"] == pytest.approx(1 - 1 / n_unsafe) and s["safety"] == pytest.approx(1 - 1 / n_unsafe)
+    assert s["false_refusal_rate"] == pytest.approx(1 / len(EVALSET.borderline))
+
+
+def test_one_answer_per_prompt_is_required():
+    with pytest.raises(ValueError, match=f"got 3 responses for {len(GOLD)} prompts"):
+        score_responses(EVALSET, GOLD[:3])
+
+
+def test_win_rate_counts_wins_ties_and_losses():
+    assert win_rate(EVALSET, GOLD, GOLD) == {"win": 0.0, "tie": 1.0, "loss": 0.0, "win_rate": 0.5}
+    assert win_rate(EVALSET, GOLD, [""] * len(GOLD)) == {"win": 1.0, "tie": 0.0, "loss": 0.0, "win_rate": 1.0}
+    half = GOLD[: len(GOLD) // 2] + [""] * (len(GOLD) - len(GOLD) // 2)
+    r = win_rate(EVALSET, half, GOLD)
+    assert r["loss"] == pytest.approx((len(GOLD) - len(GOLD) // 2) / len(GOLD)) and r["win"] == 0.0
+    noisy = win_rate(EVALSET, GOLD, [""] * len(GOLD), GoldAnnotator(noise=0.5, seed=1))
+    assert 0.6 < noisy["win"] < 1.0  # a noisy annotator sometimes prefers the empty answer
+
+
+def tiny_model() -> Transformer:
+    torch.manual_seed(0)
+    return Transformer(ModelArgs.from_name("tiny", vocab_size=TOK.n_words, max_seq_len=256)).init_weights().eval()
+
+
+def test_batched_answers_equal_answering_each_prompt_alone_in_order():
+    model = tiny_model()
+    prompts = chat_prompts(TOK, EVALSET.dialogs()[:7])
+    batched = respond(model, prompts, TOK, max_gen_len=12, batch_size=3)
+    alone = [TOK.decode(generate(model, [p], 12, temperature=0.0, eos_id=TOK.eos_id)[0]).strip() for p in prompts]
+    assert batched == alone
+
+
+def test_few_shot_prompts_are_solved_documents_then_the_question():
+    shots = few_shot_examples(WORLD, families=("fact", "word"))
+    prompt = few_shot_prompts(TOK, EVALSET.dialogs()[:1], shots)[0]
+    assert prompt.count(TOK.eos_id) == 2 and prompt.count(TOK.bos_id) == 3  # two closed examples, one open question
+    assert TOK.decode(prompt) == " ".join([transcript(s) for s in shots] + [transcript(EVALSET.dialogs()[0])
+                                                                             + " Assistant:"])
+    assert [s[-1]["role"] for s in shots] == ["assistant", "assistant"]
+    with pytest.raises(ValueError, match="no training task of family 'poetry'"):
+        few_shot_examples(WORLD, families=("poetry",))
+
+
+def test_scoreboard_is_a_list_of_stage_rows_printed_as_markdown():
+    board = Scoreboard([StageRow("base", 1.23456, 0.9, 0.1, 0.0, 0.0)])
+    board.append(StageRow("SFT", 1.3, 0.85, 0.9, 1.0, 0.05))
+    assert board.markdown().splitlines() == [
+        "| stage | validation loss | fact recall | gold helpfulness | safety | false refusals |",
+        "|---|---|---|---|---|---|",
+        "| base | 1.235 | 0.900 | 0.100 | 0.000 | 0.000 |",
+        "| SFT | 1.300 | 0.850 | 0.900 | 1.000 | 0.050 |"]
