@@ -13,6 +13,7 @@ import os
 import torch
 import torch.distributed as dist
 from torch.distributed._composable import checkpoint, replicate
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 from torch.distributed.fsdp import fully_shard
 
 STRATEGIES = ("fsdp", "ddp")
@@ -68,6 +69,11 @@ def wrap_model(model: torch.nn.Module, strategy: str = "fsdp", activation_checkp
     return model
 
 
+def is_main() -> bool:
+    "True on rank 0, or when running alone: the process that writes files and prints."
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
 def mean_over_ranks(value: float) -> float:
     "The mean of a per-rank number (a loss over that rank's rows) across ranks: the global batch's loss."
     if not dist.is_initialized():
@@ -81,3 +87,16 @@ def full_state_dict(model: torch.nn.Module) -> dict:
     "Every parameter whole, on every rank (FSDP keeps only a shard of each as a DTensor)."
     return {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().clone()
             for k, v in model.state_dict().items()}
+
+
+def checkpoint_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """The model's and the optimiser's state with every tensor whole and keyed by parameter name, gathered on rank 0
+    (the other ranks get empty dicts): one checkpoint file, which one process or any number of ranks can load."""
+    return get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_checkpoint_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, model_state: dict,
+                          optim_state: dict):
+    "Load `checkpoint_state`'s two dicts into a model and its optimiser, sharded (each rank keeps its shard) or not."
+    set_state_dict(model, optimizer, model_state_dict=model_state, optim_state_dict=optim_state,
+                   options=StateDictOptions(full_state_dict=True))

@@ -79,6 +79,34 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     assert len(lines) == 8
 
 
+def test_a_crashed_run_resumes_from_its_last_checkpoint_and_logs_each_step_once(tmp_path, monkeypatch):
+    import json
+
+    import mini_llama.pretrain as pretrain
+
+    cfg = TrainConfig(**{**CFG.__dict__, "checkpoint_every": 3})
+    whole = tiny_model()
+    train(whole, cfg, stream(), tmp_path / "whole", progress=False)
+    save = pretrain.save_checkpoint
+
+    def crash_at_step_6(path, model, optimizer, step, *args):
+        if step == 6:
+            raise KeyboardInterrupt("the machine went away")
+        save(path, model, optimizer, step, *args)
+
+    monkeypatch.setattr(pretrain, "save_checkpoint", crash_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_model(), cfg, stream(), tmp_path / "crash", progress=False)
+    monkeypatch.setattr(pretrain, "save_checkpoint", save)
+    assert torch.load(tmp_path / "crash" / "checkpoint.pt", weights_only=True)["step"] == 3  # steps 4-6 are lost
+    resumed = tiny_model(seed=1)
+    train(resumed, cfg, stream(), tmp_path / "crash", resume=True, progress=False)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    lines = (tmp_path / "crash" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == list(range(1, 9))
+
+
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
     cfg = TrainConfig(**{**CFG.__dict__, "checkpoint_every": 2})
     train(tiny_model(), cfg, stream(), tmp_path, stop_at=2, progress=False)
