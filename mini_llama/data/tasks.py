@@ -1,9 +1,10 @@
 """TinyWorld's tasks: prompts with a gold reference answer and a checker scoring any response in [0, 1].
 
 Plain module, taught by no chapter. Families: `fact` (questions about the world), `arithmetic`, `story`
-(constrained short stories) and `word` (reverse, count, spell). Training tasks ask about training entities; held-out
-tasks ('valid') ask about held-out entities, giving the fact in the prompt (reading, not recall), and use operand
-pairs, story constraints and words that no training task uses.
+(constrained short stories) and `word` (reverse, count, spell). Training tasks ask about training entities, half of
+the fact questions stating the fact in the prompt; held-out tasks ('valid') ask about held-out entities, always giving
+the fact in the prompt (reading, not recall), and use operand pairs, story constraints and words that no training
+task uses.
 """
 
 import random
@@ -72,7 +73,10 @@ def _fact_task(rng: random.Random, world: World, split: str) -> Task:
             "colour": (f"What colour is {pet.name}?", pet.colour, set(COLOURS),
                        f"{pet.name} is a {pet.colour} {pet.species}."),
         }[kind]
-    prompt = f"{ref} {q}" if held else q  # held-out entities are unknown: the prompt states the fact
+    # held-out entities are unknown: the prompt states the fact (reading). Half the training prompts do too, so that
+    # fine-tuning teaches reading as well as recall; the other half ask about what the corpus taught.
+    reading = held or rng.random() < 0.5
+    prompt = f"{ref} {q}" if reading else q
     return Task("fact", [{"role": "user", "content": prompt}], ref, partial(check_choice, a, pool))
 
 
