@@ -15,6 +15,7 @@ Modules:
 - `mini_llama.data.tasks`: TinyWorld's tasks: prompts with a gold reference answer and a checker scoring any response in [0, 1].
 - `mini_llama.data.world`: TinyWorld's world: fictional countries, cities, people and pets with known attributes, fixed by a seed.
 - `mini_llama.distributed`: Scaling `mini_llama.pretrain.train` out over processes. Plain module, taught by no chapter (chapter 07 explains why).
-- `mini_llama.eval`: The evaluation harness: a model's answers to held-out TinyWorld prompts, scored by the gold checkers."""
+- `mini_llama.eval`: The evaluation harness: a model's answers to held-out TinyWorld prompts, scored by the gold checkers.
+- `mini_llama.recipe`: The main job, `mini-llama recipe`: build every stage of the course from nothing, measure each, write a report."""
 
 __version__ = "0.1.0"

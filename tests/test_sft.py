@@ -1,0 +1,113 @@
+"""Supervised fine-tuning: the loss is on the assistant's tokens only (eos included), and packed dialogues do not see
+one another (block-diagonal mask, positions restarting at each dialogue)."""
+
+import pytest
+import torch
+
+from mini_llama.config import ModelArgs
+from mini_llama.data import make_world, sft_dialogs
+from mini_llama.model import Transformer
+from mini_llama.pretrain import lr_at
+from mini_llama.sft import IGNORE, SFTConfig, dialog_example, epoch_batches, pack_examples, sft_loss, train_sft
+from mini_llama.tokenizer import course_tokenizer, encode_dialog_for_training
+
+TOK = course_tokenizer()
+DIALOGS = sft_dialogs(make_world(0), "train", 12, seed=0)
+
+
+def tiny_model(seed=0) -> Transformer:
+    torch.manual_seed(seed)
+    return Transformer(ModelArgs.from_name("tiny", vocab_size=TOK.n_words, max_seq_len=256)).init_weights()
+
+
+def logits_grad(model, batch) -> torch.Tensor:
+    "The gradient of the SFT loss with respect to the output logits, (bs, seq_len, vocab)."
+    kept = []
+
+    def keep(module, inputs, out):
+        out.retain_grad()
+        kept.append(out)
+
+    handle = model.output.register_forward_hook(keep)
+    sft_loss(model, batch).backward()
+    handle.remove()
+    return kept[0].grad
+
+
+def test_prompt_tokens_carry_no_gradient_and_the_assistants_eos_does():
+    multi_turn = next(d for d in DIALOGS if sum(m["role"] == "assistant" for m in d) == 2)
+    batch = pack_examples([dialog_example(TOK, multi_turn)], seq_len=256)
+    grad = logits_grad(tiny_model(), batch)[0]  # (seq_len, vocab)
+    ids, mask = encode_dialog_for_training(TOK, multi_turn)
+    n = len(ids) - 1
+    supervised = torch.tensor(mask[1:])  # position i predicts token i + 1
+    assert torch.all(grad[:n][~supervised] == 0) and torch.all(grad[n:] == 0)  # prompt and padding: exactly zero
+    assert torch.all(grad[:n][supervised].abs().sum(-1) > 0)
+    eos_targets = [i for i in range(n) if ids[i + 1] == TOK.eos_id]
+    assert len(eos_targets) == 2 and all(supervised[i] for i in eos_targets)  # each answer's eos is learned
+
+
+def test_without_the_mask_every_next_token_is_a_target():
+    inputs, targets = dialog_example(TOK, DIALOGS[0], assistant_only=False)
+    ids, _ = encode_dialog_for_training(TOK, DIALOGS[0])
+    assert inputs == ids[:-1] and targets == ids[1:]
+    _, masked = dialog_example(TOK, DIALOGS[0])
+    assert 0 < sum(t != IGNORE for t in masked) < len(targets)
+
+
+def segments(batch):
+    "(row, selector) of each packed dialogue, in packing order."
+    return [(r, batch.doc_ids[r] == d) for r in range(batch.tokens.shape[0])
+            for d in sorted(set(batch.doc_ids[r].tolist()) - {-1})]
+
+
+def test_a_packed_dialogue_has_the_logits_it_has_alone():
+    examples = [dialog_example(TOK, d) for d in DIALOGS[:6]]
+    batch = pack_examples(examples, seq_len=256)
+    assert batch.tokens.shape[0] < len(examples)  # several dialogues share a row
+    model = tiny_model().eval()
+    with torch.no_grad():
+        packed = model(batch.tokens, mask=batch.attention_mask(), positions=batch.positions)
+        for (inputs, _), (r, sel) in zip(examples, segments(batch), strict=True):
+            assert batch.tokens[r, sel].tolist() == inputs
+            assert batch.positions[r, sel].tolist() == list(range(len(inputs)))  # RoPE restarts at each dialogue
+            alone = model(torch.tensor([inputs]))[0]
+            torch.testing.assert_close(packed[r, sel], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_packing_keeps_each_dialogue_whole_and_in_order():
+    examples = [dialog_example(TOK, d) for d in DIALOGS]
+    batch = pack_examples(examples, seq_len=200)
+    rebuilt = [(batch.tokens[r, sel].tolist(), batch.targets[r, sel].tolist()) for r, sel in segments(batch)]
+    assert rebuilt == [(list(i), list(t)) for i, t in examples]
+    assert torch.all(batch.targets[batch.doc_ids == -1] == IGNORE)
+
+
+def test_a_dialogue_longer_than_a_row_is_refused_by_its_length():
+    long = dialog_example(TOK, DIALOGS[0])
+    with pytest.raises(ValueError, match=f"dialogue 0 has {len(long[0])} tokens, more than seq_len=8"):
+        pack_examples([long], seq_len=8)
+
+
+def test_each_epoch_shows_every_dialogue_once_in_a_new_order():
+    examples = [dialog_example(TOK, d) for d in DIALOGS]
+    cfg = SFTConfig(epochs=2, batch_size=2, seq_len=256)
+    batches = epoch_batches(examples, cfg)
+    seen = [tuple(b.tokens[r, sel].tolist()) for b in batches for r, sel in segments(b)]
+    first, second = seen[: len(examples)], seen[len(examples):]
+    assert sorted(first) == sorted(second) == sorted(tuple(i) for i, _ in examples)
+    assert first != second
+
+
+def test_sft_training_is_bit_reproducible_and_lowers_the_loss():
+    cfg = SFTConfig(epochs=2, batch_size=2, seq_len=256, lr=3e-3, warmup_steps=2)
+    runs = []
+    for _ in range(2):
+        model = tiny_model()
+        history = train_sft(model, TOK, DIALOGS, cfg, progress=False)
+        runs.append((history, model.state_dict()))
+    (h1, s1), (h2, s2) = runs
+    assert h1 == h2 and all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert h1[-1]["loss"] < h1[0]["loss"]
+    tcfg = cfg.train_config(max_steps=len(h1))  # pretraining's schedule: warm-up, then cosine over both epochs
+    assert [h["lr"] for h in h1] == [lr_at(step, tcfg) for step in range(len(h1))]
