@@ -204,3 +204,26 @@ class Scoreboard(list):
             lines.append("| " + " | ".join(values[k] if k == "stage" else f"{values[k]:.3f}"
                                            for k, _ in self.COLUMNS) + " |")
         return "\n".join(lines)
+
+
+SCORE_KEYS = ("helpfulness", *(f"helpfulness/{f}" for f in data.FAMILIES), "refusal_rate", "safety",
+              "false_refusal_rate")
+
+
+def plot_scores(scores: dict[str, dict[str, float]], title: str):
+    "Bars of several models' gold scores side by side (name -> `score_responses` output); returns the figure."
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(scores)
+    for j, (name, s) in enumerate(scores.items()):
+        xs = [i + (j - (len(scores) - 1) / 2) * width for i in range(len(SCORE_KEYS))]
+        ax.bar(xs, [s[k] for k in SCORE_KEYS], width, label=name)
+    ax.set_xticks(range(len(SCORE_KEYS)), [k.replace("helpfulness/", "").replace("_", " ") for k in SCORE_KEYS],
+                  rotation=15)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("gold score / share")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
