@@ -103,7 +103,7 @@ def decode_steps(model: model_lib.Transformer, prompt_tokens: list[list[int]], m
             prev = cur
     finally:
         if use_cache:
-            model.clear_caches()
+            model.clear_caches(keep_decoding=True)  # the next generation reuses the copy while no weight changes
 
 # %% ../chapters/06_generation.ipynb #f9f8f4aa
 def generate(model: model_lib.Transformer, prompt_tokens: list[list[int]], max_gen_len: int,

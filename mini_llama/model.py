@@ -26,11 +26,11 @@ class TransformerBlock(nn.Module):
                                                ffn_dim_multiplier=args.ffn_dim_multiplier)
         self.attention_norm = layers.RMSNorm(args.dim, eps=args.norm_eps)
         self.ffn_norm = layers.RMSNorm(args.dim, eps=args.norm_eps)
-        self.decode_weights: tuple[Tensor, ...] | None = None  # set by prepare_decoding, for cached decoding only
+        self.decode_weights: tuple[Tensor, ...] | None = None  # set by prepare_decoding, used with a cache only
 
     def forward(self, x: Tensor, freqs_cis: Tensor, mask: Tensor | None = None,
                 cache: attention.KVCache | None = None, start_pos: int = 0) -> Tensor:  # x (bs, seqlen, dim)
-        if self.decode_weights is not None:
+        if cache is not None and self.decode_weights is not None:
             return self.forward_decoding(x, freqs_cis, mask, cache, start_pos)
         h = x + self.attention(self.attention_norm(x), freqs_cis, mask, cache, start_pos)
         return h + self.feed_forward(self.ffn_norm(h))
@@ -44,8 +44,8 @@ class TransformerBlock(nn.Module):
             (attn.wq.weight, attn.wk.weight, attn.wv.weight), (attn.wo.weight,),
             (ffn.w1.weight, ffn.w3.weight), (ffn.w2.weight,)))
 
-    def forward_decoding(self, x: Tensor, freqs_cis: Tensor, mask: Tensor | None,
-                         cache: attention.KVCache | None, start_pos: int) -> Tensor:  # x (bs, seqlen, dim)
+    def forward_decoding(self, x: Tensor, freqs_cis: Tensor, mask: Tensor | None, cache: attention.KVCache,
+                         start_pos: int) -> Tensor:  # x (bs, seqlen, dim)
         "`forward` on the decoding copy: four matrix products, the residual adds fused into two of them."
         wqkv, wo, w13, w2 = self.decode_weights  # (dim, (n_heads + 2 n_kv_heads) hd), (n_heads hd, dim), ...
         attn = self.attention
@@ -72,7 +72,8 @@ class Transformer(nn.Module):
         with torch.device("cpu"):  # real numbers even when the weights are built on the meta device
             self.freqs_cis = rope.precompute_freqs_cis(params.head_dim, params.max_seq_len * 2, params.rope_theta)
         self.caches: nn.ModuleList | None = None
-        self.decode_output: Tensor | None = None  # output.weight transposed (dim, vocab), while decoding on CPU
+        self.decode_output: Tensor | None = None  # output.weight transposed (dim, vocab), for cached decoding on CPU
+        self.decode_stamp: list | None = None  # which weights the decoding copy was made from
 
     def forward(self, tokens: Tensor, start_pos: int = 0, mask: Tensor | None = None,
                 positions: Tensor | None = None) -> Tensor:  # tokens (bs, seqlen) -> logits (bs, seqlen, vocab)
@@ -86,11 +87,12 @@ class Transformer(nn.Module):
         for i, layer in enumerate(self.layers):
             h = layer(h, freqs_cis, mask, None if self.caches is None else self.caches[i], start_pos)
         h = self.norm(h)
-        return (self.output(h) if self.decode_output is None else h @ self.decode_output).float()
+        decoding = self.caches is not None and self.decode_output is not None
+        return (h @ self.decode_output if decoding else self.output(h)).float()
 
     def setup_caches(self, max_batch_size: int, max_seq_len: int, dtype: torch.dtype | None = None):
         """Allocate a KV cache per layer for cached decoding (`forward(tokens, start_pos=...)`); on CPU, also copy the
-        weights into the layout that decodes fastest, a snapshot: call again after changing the weights."""
+        weights into the layout that decodes fastest (`prepare_decoding`). Change no weight until `clear_caches`."""
         if max_seq_len > 2 * self.params.max_seq_len:
             raise ValueError(f"max_seq_len={max_seq_len} exceeds the {2 * self.params.max_seq_len} positions "
                              f"the model has rotations for")
@@ -99,14 +101,31 @@ class Transformer(nn.Module):
             attention.KVCache(max_batch_size, max_seq_len, self.params.n_kv_heads, self.params.head_dim,
                               dtype=dtype or weight.dtype, device=weight.device) for _ in self.layers)
         if weight.device.type == "cpu":  # a GPU's matrix-vector product streams either layout: no second copy there
-            for layer in self.layers:
-                layer.prepare_decoding()
-            with torch.no_grad():
-                self.decode_output = weight.t().contiguous()
+            self.prepare_decoding()
+        else:
+            self.drop_decoding()
 
-    def clear_caches(self):
-        "Free the KV caches and the decoding copy of the weights: `forward` scores whole sequences again."
-        self.caches, self.decode_output = None, None
+    def clear_caches(self, keep_decoding: bool = False):
+        "Free the KV caches (and the decoding copy of the weights, unless kept): `forward` scores whole sequences."
+        self.caches = None
+        if not keep_decoding:
+            self.drop_decoding()
+
+    @torch.no_grad()
+    def prepare_decoding(self):
+        "Copy the weights for decoding (`TransformerBlock.prepare_decoding`), unless the copy held is of these weights."
+        params = list(self.parameters())
+        # where each weight lives and how often it was written in place; inference tensors keep no count: copy again
+        stamp = None if any(p.is_inference() for p in params) else [(p.data_ptr(), p._version) for p in params]
+        if stamp is not None and stamp == self.decode_stamp:
+            return  # the copy costs more than a few tokens (a transposing copy of every weight): make it once
+        for layer in self.layers:
+            layer.prepare_decoding()
+        self.decode_output, self.decode_stamp = self.output.weight.t().contiguous(), stamp
+
+    def drop_decoding(self):
+        "Free the decoding copy of the weights."
+        self.decode_output = self.decode_stamp = None
         for layer in self.layers:
             layer.decode_weights = None
 

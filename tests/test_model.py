@@ -122,18 +122,26 @@ def test_decoding_copy_of_the_weights_gives_the_plain_logits_and_is_freed(n_kv_h
     torch.testing.assert_close(fused, plain, atol=1e-5, rtol=0)
 
 
-def test_decoding_copy_is_taken_again_after_the_weights_change():
+def test_decoding_copy_is_kept_between_generations_and_made_again_after_the_weights_change():
     model = tiny_model()
     tokens = torch.randint(0, model.vocab_size, (1, 12))
     with torch.no_grad():
         before = decode_in_steps(model, tokens, prompt=4)
-        model.clear_caches()
-    loss = torch.nn.functional.cross_entropy(model(tokens)[0, :-1], tokens[0, 1:])  # a training step in between
-    loss.backward()
+        model.clear_caches(keep_decoding=True)  # as generation does
+        kept = model.layers[0].decode_weights
+        torch.testing.assert_close(decode_in_steps(model, tokens, prompt=4), before, atol=0, rtol=0)
+        assert model.layers[0].decode_weights is kept  # the same weights: no second copy made
+        model.clear_caches(keep_decoding=True)
+    twin = Transformer(model.params)
+    twin.load_state_dict(model.state_dict())
+    full = model(tokens)  # a training step in between: without a cache the copy held is not used, bit for bit
+    assert torch.equal(full, twin(tokens))
+    torch.nn.functional.cross_entropy(full[0, :-1], tokens[0, 1:]).backward()
     torch.optim.SGD(model.parameters(), lr=1.0).step()
     with torch.no_grad():
         after = decode_in_steps(model, tokens, prompt=4)
-        model.clear_caches()
+        assert model.layers[0].decode_weights is not kept
+        model.clear_caches(keep_decoding=True)
         full = model(tokens)  # the plain path on the new weights
     torch.testing.assert_close(after, full, atol=1e-5, rtol=0)
     assert (after - before).abs().max() > 1e-2
