@@ -145,3 +145,14 @@ def test_decoding_copy_is_kept_between_generations_and_made_again_after_the_weig
         full = model(tokens)  # the plain path on the new weights
     torch.testing.assert_close(after, full, atol=1e-5, rtol=0)
     assert (after - before).abs().max() > 1e-2
+
+
+def test_no_decoding_copy_off_the_cpu():
+    model = tiny_model()
+    model.setup_caches(max_batch_size=1, max_seq_len=8)
+    model.clear_caches(keep_decoding=True)
+    assert model.decode_output is not None
+    model.to("meta")  # stands for a GPU here: the copy held is of the CPU weights, and none is made off the CPU
+    model.setup_caches(max_batch_size=1, max_seq_len=8)
+    assert model.decode_output is None and all(layer.decode_weights is None for layer in model.layers)
+    assert model(torch.zeros(1, 3, dtype=torch.long, device="meta"), start_pos=0).shape == (1, 3, model.vocab_size)
