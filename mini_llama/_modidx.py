@@ -123,6 +123,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'mini_llama.rope.permute_for_hf': ('rope.html#permute_for_hf', 'mini_llama/rope.py'),
                                  'mini_llama.rope.precompute_cos_sin': ('rope.html#precompute_cos_sin', 'mini_llama/rope.py'),
                                  'mini_llama.rope.precompute_freqs_cis': ('rope.html#precompute_freqs_cis', 'mini_llama/rope.py'),
+                                 'mini_llama.rope.rotate': ('rope.html#rotate', 'mini_llama/rope.py'),
                                  'mini_llama.rope.rotate_half': ('rope.html#rotate_half', 'mini_llama/rope.py'),
                                  'mini_llama.rope.unpermute_from_hf': ('rope.html#unpermute_from_hf', 'mini_llama/rope.py')},
             'mini_llama.tokenizer': { 'mini_llama.tokenizer.BPETokenizer': ('tokenizer.html#bpetokenizer', 'mini_llama/tokenizer.py'),

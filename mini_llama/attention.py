@@ -107,13 +107,13 @@ class Attention(nn.Module):
         xq = self.wq(x).view(bs, seqlen, self.n_heads, self.head_dim)
         xk = self.wk(x).view(bs, seqlen, self.n_kv_heads, self.head_dim)
         xv = self.wv(x).view(bs, seqlen, self.n_kv_heads, self.head_dim)
-        return self.wo(self.attend(xq, xk, xv, freqs_cis, mask, cache, start_pos))
-
-    def attend(self, xq: Tensor, xk: Tensor, xv: Tensor, freqs_cis: Tensor, mask: Tensor | None = None,
-               cache: KVCache | None = None, start_pos: int = 0) -> Tensor:  # xq/xk/xv (bs, seqlen, heads, hd)
-        "Rotate queries and keys, add keys and values to the cache, attend: -> (bs, seqlen, n_heads * hd)."
-        bs, seqlen = xq.shape[:2]
         xq, xk = rope.apply_rotary_emb(xq, xk, freqs_cis)
+        return self.wo(self.attend(xq, xk, xv, mask, cache, start_pos))
+
+    def attend(self, xq: Tensor, xk: Tensor, xv: Tensor, mask: Tensor | None = None, cache: KVCache | None = None,
+               start_pos: int = 0) -> Tensor:  # xq/xk/xv (bs, seqlen, heads, hd), queries and keys rotated
+        "Add keys and values to the cache and attend: -> (bs, seqlen, n_heads * hd)."
+        bs, seqlen = xq.shape[:2]
         if cache is not None:
             xk, xv = cache.update(start_pos, xk, xv)  # (bs, start_pos + seqlen, n_kv_heads, hd)
         q, k, v = xq.transpose(1, 2), xk.transpose(1, 2), xv.transpose(1, 2)  # (bs, heads, len, hd)

@@ -46,14 +46,15 @@ class TransformerBlock(nn.Module):
 
     def forward_decoding(self, x: Tensor, freqs_cis: Tensor, mask: Tensor | None, cache: attention.KVCache,
                          start_pos: int) -> Tensor:  # x (bs, seqlen, dim)
-        "`forward` on the decoding copy: four matrix products, the residual adds fused into two of them."
+        "`forward` on the decoding copy: four matrix products (residual adds fused into two), one rotation."
         wqkv, wo, w13, w2 = self.decode_weights  # (dim, (n_heads + 2 n_kv_heads) hd), (n_heads hd, dim), ...
         attn = self.attention
         bs, seqlen, dim = x.shape
         x = x.view(bs * seqlen, dim)
-        qkv = (self.attention_norm(x) @ wqkv).view(bs, seqlen, -1, attn.head_dim)
-        xq, xk, xv = qkv.split((attn.n_heads, attn.n_kv_heads, attn.n_kv_heads), dim=2)
-        h = torch.addmm(x, attn.attend(xq, xk, xv, freqs_cis, mask, cache, start_pos).view(bs * seqlen, -1), wo)
+        qkv = (self.attention_norm(x) @ wqkv).view(bs, seqlen, -1, attn.head_dim)  # (bs, seqlen, heads, hd)
+        n_qk = attn.n_heads + attn.n_kv_heads  # queries and keys side by side: one rotation for both
+        xq, xk = rope.rotate(qkv[:, :, :n_qk], freqs_cis).split((attn.n_heads, attn.n_kv_heads), dim=2)
+        h = torch.addmm(x, attn.attend(xq, xk, qkv[:, :, n_qk:], mask, cache, start_pos).view(bs * seqlen, -1), wo)
         gate, up = (self.ffn_norm(h) @ w13).chunk(2, dim=-1)  # (bs * seqlen, hidden) each: w1's and w3's
         return torch.addmm(h, F.silu(gate) * up, w2).view(bs, seqlen, dim)
 
