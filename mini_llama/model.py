@@ -50,7 +50,7 @@ class TransformerBlock(nn.Module):
         wqkv, wo, w13, w2 = self.decode_weights  # (dim, (n_heads + 2 n_kv_heads) hd), (n_heads hd, dim), ...
         attn = self.attention
         bs, seqlen, dim = x.shape
-        x = x.view(bs * seqlen, dim)
+        x = x.reshape(bs * seqlen, dim)
         qkv = (self.attention_norm(x) @ wqkv).view(bs, seqlen, -1, attn.head_dim)  # (bs, seqlen, heads, hd)
         n_qk = attn.n_heads + attn.n_kv_heads  # queries and keys side by side: one rotation for both
         xq, xk = rope.rotate(qkv[:, :, :n_qk], freqs_cis).split((attn.n_heads, attn.n_kv_heads), dim=2)
@@ -92,8 +92,8 @@ class Transformer(nn.Module):
         return (h @ self.decode_output if decoding else self.output(h)).float()
 
     def setup_caches(self, max_batch_size: int, max_seq_len: int, dtype: torch.dtype | None = None):
-        """Allocate a KV cache per layer for cached decoding (`forward(tokens, start_pos=...)`); on CPU, also copy the
-        weights into the layout that decodes fastest (`prepare_decoding`). Change no weight until `clear_caches`."""
+        """Allocate a KV cache per layer for cached decoding (`forward(tokens, start_pos=...)`); on CPU, also the copy of
+        the weights that decodes fastest (`prepare_decoding`), which stands for the weights until `clear_caches`."""
         if max_seq_len > 2 * self.params.max_seq_len:
             raise ValueError(f"max_seq_len={max_seq_len} exceeds the {2 * self.params.max_seq_len} positions "
                              f"the model has rotations for")
@@ -101,7 +101,7 @@ class Transformer(nn.Module):
         self.caches = nn.ModuleList(
             attention.KVCache(max_batch_size, max_seq_len, self.params.n_kv_heads, self.params.head_dim,
                               dtype=dtype or weight.dtype, device=weight.device) for _ in self.layers)
-        if weight.device.type == "cpu":  # a GPU's matrix-vector product streams either layout: no second copy there
+        if weight.device.type == "cpu":  # where the layout was measured to help; a GPU keeps its memory for the model
             self.prepare_decoding()
         else:
             self.drop_decoding()
