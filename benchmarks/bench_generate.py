@@ -4,7 +4,7 @@ and batch 8, and how close batch 1 comes to the memory-bandwidth floor.
 The floor: decoding one token reads every weight once, so tokens/s cannot exceed (streaming-read bandwidth) /
 (bytes of weights). The bandwidth is measured in the same run by summing a large tensor.
 
-    python benchmarks/bench_generate.py [--dim 512 --n-layers 8 --new-tokens 64]
+    python benchmarks/bench_generate.py [--dim 512 --n-layers 8 --new-tokens 64 --threads 1]
 """
 
 import argparse
@@ -44,7 +44,10 @@ def main():
     parser.add_argument("--prompt-len", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
     a = parser.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
 
     import transformers
 

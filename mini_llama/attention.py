@@ -108,11 +108,17 @@ class Attention(nn.Module):
         xk = self.wk(x).view(bs, seqlen, self.n_kv_heads, self.head_dim)
         xv = self.wv(x).view(bs, seqlen, self.n_kv_heads, self.head_dim)
         xq, xk = rope.apply_rotary_emb(xq, xk, freqs_cis)
+        return self.wo(self.attend(xq, xk, xv, mask, cache, start_pos))
+
+    def attend(self, xq: Tensor, xk: Tensor, xv: Tensor, mask: Tensor | None = None, cache: KVCache | None = None,
+               start_pos: int = 0) -> Tensor:  # xq/xk/xv (bs, seqlen, heads, hd), queries and keys rotated
+        "Add keys and values to the cache and attend: -> (bs, seqlen, n_heads * hd)."
+        bs, seqlen = xq.shape[:2]
         if cache is not None:
             xk, xv = cache.update(start_pos, xk, xv)  # (bs, start_pos + seqlen, n_kv_heads, hd)
         q, k, v = xq.transpose(1, 2), xk.transpose(1, 2), xv.transpose(1, 2)  # (bs, heads, len, hd)
         out = sdpa_attention(q, k, v, mask)  # (bs, n_heads, seqlen, hd)
-        return self.wo(out.transpose(1, 2).reshape(bs, seqlen, -1))
+        return out.transpose(1, 2).reshape(bs, seqlen, -1)
 
 # %% ../chapters/04_attention.ipynb #47dd34b2
 def kv_cache_bytes(args: config.ModelArgs, seq_len: int, batch_size: int = 1, bytes_per_elem: int = 2) -> int:

@@ -82,6 +82,7 @@ def decode_steps(model: model_lib.Transformer, prompt_tokens: list[list[int]], m
     tokens, pads = left_pad(prompt_tokens)
     bs, start = tokens.shape
     total = min(model.params.max_seq_len, start + max_gen_len)
+    tokens = torch.cat([tokens, tokens.new_zeros(bs, total - start)], dim=1)  # (bs, total), a column filled per step
     ragged = bool(pads.any())  # equal lengths need neither per-row positions nor a mask: the fast path
     done = torch.zeros(bs, dtype=torch.bool)
     if use_cache:
@@ -95,7 +96,7 @@ def decode_steps(model: model_lib.Transformer, prompt_tokens: list[list[int]], m
                            positions=positions)[:, -1]  # (bs, vocab)
             next_ids = next_token(logits, temperature, top_p, generator)
             logprobs = -F.cross_entropy(logits, next_ids, reduction="none")
-            tokens = torch.cat([tokens, next_ids[:, None]], dim=1)
+            tokens[:, cur] = next_ids
             done = done | (next_ids == eos_id)
             yield next_ids, logprobs, done
             if done.all():
@@ -103,7 +104,7 @@ def decode_steps(model: model_lib.Transformer, prompt_tokens: list[list[int]], m
             prev = cur
     finally:
         if use_cache:
-            model.clear_caches()
+            model.clear_caches(keep_decoding=True)  # the next generation reuses the copy while no weight changes
 
 # %% ../chapters/06_generation.ipynb #f9f8f4aa
 def generate(model: model_lib.Transformer, prompt_tokens: list[list[int]], max_gen_len: int,
@@ -114,9 +115,11 @@ def generate(model: model_lib.Transformer, prompt_tokens: list[list[int]], max_g
     out_tokens, out_logprobs = [[] for _ in prompt_tokens], [[] for _ in prompt_tokens]
     for next_ids, lps, done in decode_steps(model, prompt_tokens, max_gen_len, temperature, top_p, use_cache,
                                             eos_id, generator):
-        for i in (~done).nonzero().flatten().tolist():  # rows still going; a row's eos marks it done
-            out_tokens[i].append(int(next_ids[i]))
-            out_logprobs[i].append(float(lps[i]))
+        # one conversion per tensor and step: indexing a tensor per row costs microseconds each, at every token
+        for i, (t, lp, d) in enumerate(zip(next_ids.tolist(), lps.tolist(), done.tolist(), strict=True)):
+            if not d:  # rows still going; a row's eos marks it done
+                out_tokens[i].append(t)
+                out_logprobs[i].append(lp)
     return (out_tokens, out_logprobs) if logprobs else out_tokens
 
 

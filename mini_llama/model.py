@@ -5,6 +5,7 @@ __all__ = ['TransformerBlock', 'Transformer', 'count_parameters']
 
 # %% ../chapters/05a_model.ipynb #594a5f0e
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 # plain imports: the export check compares modules as nbdev writes them
@@ -25,11 +26,37 @@ class TransformerBlock(nn.Module):
                                                ffn_dim_multiplier=args.ffn_dim_multiplier)
         self.attention_norm = layers.RMSNorm(args.dim, eps=args.norm_eps)
         self.ffn_norm = layers.RMSNorm(args.dim, eps=args.norm_eps)
+        self.decode_weights: tuple[Tensor, ...] | None = None  # set by prepare_decoding, used with a cache only
 
     def forward(self, x: Tensor, freqs_cis: Tensor, mask: Tensor | None = None,
                 cache: attention.KVCache | None = None, start_pos: int = 0) -> Tensor:  # x (bs, seqlen, dim)
+        if cache is not None and self.decode_weights is not None:
+            return self.forward_decoding(x, freqs_cis, mask, cache, start_pos)
         h = x + self.attention(self.attention_norm(x), freqs_cis, mask, cache, start_pos)
         return h + self.feed_forward(self.ffn_norm(h))
+
+    @torch.no_grad()
+    def prepare_decoding(self):
+        "Copy the weights for decoding: wq|wk|wv and w1|w3 fused, each matrix transposed and contiguous, (in, out)."
+        attn, ffn = self.attention, self.feed_forward
+        # a token's x @ W reads this layout as one stream, F.linear's (out, in) at ~2/3 of the speed (benchmarks/)
+        self.decode_weights = tuple(torch.cat(ws).t().contiguous() for ws in (
+            (attn.wq.weight, attn.wk.weight, attn.wv.weight), (attn.wo.weight,),
+            (ffn.w1.weight, ffn.w3.weight), (ffn.w2.weight,)))
+
+    def forward_decoding(self, x: Tensor, freqs_cis: Tensor, mask: Tensor | None, cache: attention.KVCache,
+                         start_pos: int) -> Tensor:  # x (bs, seqlen, dim)
+        "`forward` on the decoding copy: four matrix products (residual adds fused into two), one rotation."
+        wqkv, wo, w13, w2 = self.decode_weights  # (dim, (n_heads + 2 n_kv_heads) hd), (n_heads hd, dim), ...
+        attn = self.attention
+        bs, seqlen, dim = x.shape
+        x = x.reshape(bs * seqlen, dim)
+        qkv = (self.attention_norm(x) @ wqkv).view(bs, seqlen, -1, attn.head_dim)  # (bs, seqlen, heads, hd)
+        n_qk = attn.n_heads + attn.n_kv_heads  # queries and keys side by side: one rotation for both
+        xq, xk = rope.rotate(qkv[:, :, :n_qk], freqs_cis).split((attn.n_heads, attn.n_kv_heads), dim=2)
+        h = torch.addmm(x, attn.attend(xq, xk, qkv[:, :, n_qk:], mask, cache, start_pos).view(bs * seqlen, -1), wo)
+        gate, up = (self.ffn_norm(h) @ w13).chunk(2, dim=-1)  # (bs * seqlen, hidden) each: w1's and w3's
+        return torch.addmm(h, F.silu(gate) * up, w2).view(bs, seqlen, dim)
 
 # %% ../chapters/05a_model.ipynb #e7dac000
 class Transformer(nn.Module):
@@ -46,6 +73,8 @@ class Transformer(nn.Module):
         with torch.device("cpu"):  # real numbers even when the weights are built on the meta device
             self.freqs_cis = rope.precompute_freqs_cis(params.head_dim, params.max_seq_len * 2, params.rope_theta)
         self.caches: nn.ModuleList | None = None
+        self.decode_output: Tensor | None = None  # output.weight transposed (dim, vocab), for cached decoding on CPU
+        self.decode_stamp: list | None = None  # which weights the decoding copy was made from
 
     def forward(self, tokens: Tensor, start_pos: int = 0, mask: Tensor | None = None,
                 positions: Tensor | None = None) -> Tensor:  # tokens (bs, seqlen) -> logits (bs, seqlen, vocab)
@@ -58,10 +87,13 @@ class Transformer(nn.Module):
             freqs_cis = self.freqs_cis[positions]  # (bs, seqlen, head_dim / 2)
         for i, layer in enumerate(self.layers):
             h = layer(h, freqs_cis, mask, None if self.caches is None else self.caches[i], start_pos)
-        return self.output(self.norm(h)).float()
+        h = self.norm(h)
+        decoding = self.caches is not None and self.decode_output is not None
+        return (h @ self.decode_output if decoding else self.output(h)).float()
 
     def setup_caches(self, max_batch_size: int, max_seq_len: int, dtype: torch.dtype | None = None):
-        "Allocate a KV cache per layer for cached decoding (`forward(tokens, start_pos=...)`)."
+        """Allocate a KV cache per layer for cached decoding (`forward(tokens, start_pos=...)`); on CPU, also the copy of
+        the weights that decodes fastest (`prepare_decoding`), which stands for the weights until `clear_caches`."""
         if max_seq_len > 2 * self.params.max_seq_len:
             raise ValueError(f"max_seq_len={max_seq_len} exceeds the {2 * self.params.max_seq_len} positions "
                              f"the model has rotations for")
@@ -69,10 +101,34 @@ class Transformer(nn.Module):
         self.caches = nn.ModuleList(
             attention.KVCache(max_batch_size, max_seq_len, self.params.n_kv_heads, self.params.head_dim,
                               dtype=dtype or weight.dtype, device=weight.device) for _ in self.layers)
+        if weight.device.type == "cpu":  # where the layout was measured to help; a GPU keeps its memory for the model
+            self.prepare_decoding()
+        else:
+            self.drop_decoding()
 
-    def clear_caches(self):
-        "Free the KV caches: `forward` scores whole sequences again."
+    def clear_caches(self, keep_decoding: bool = False):
+        "Free the KV caches (and the decoding copy of the weights, unless kept): `forward` scores whole sequences."
         self.caches = None
+        if not keep_decoding:
+            self.drop_decoding()
+
+    @torch.no_grad()
+    def prepare_decoding(self):
+        "Copy the weights for decoding (`TransformerBlock.prepare_decoding`), unless the copy held is of these weights."
+        params = list(self.parameters())
+        # where each weight lives and how often it was written in place; inference tensors keep no count: copy again
+        stamp = None if any(p.is_inference() for p in params) else [(p.data_ptr(), p._version) for p in params]
+        if stamp is not None and stamp == self.decode_stamp:
+            return  # the copy costs more than a few tokens (a transposing copy of every weight): make it once
+        for layer in self.layers:
+            layer.prepare_decoding()
+        self.decode_output, self.decode_stamp = self.output.weight.t().contiguous(), stamp
+
+    def drop_decoding(self):
+        "Free the decoding copy of the weights."
+        self.decode_output = self.decode_stamp = None
+        for layer in self.layers:
+            layer.decode_weights = None
 
     @torch.no_grad()
     def init_weights(self, std: float = 0.02):

@@ -14,6 +14,7 @@ from mini_llama.rope import (
     permute_for_hf,
     precompute_cos_sin,
     precompute_freqs_cis,
+    rotate,
     rotate_half,
     unpermute_from_hf,
 )
@@ -51,6 +52,13 @@ def test_apply_rotary_emb_equals_explicit_rotation(bs, seqlen, n_kv_heads, n_rep
     torch.testing.assert_close(q.double(), rotate_pairs_f64(xq, positions), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(k.double(), rotate_pairs_f64(xk, positions), rtol=1e-5, atol=1e-5)
 
+
+
+def test_queries_and_keys_side_by_side_rotate_as_apart():
+    torch.manual_seed(0)
+    qkv, fc = torch.randn(2, 5, 4 + 2 + 2, 8), precompute_freqs_cis(8, 5)  # heads of q, k, v as decoding fuses them
+    q, k = apply_rotary_emb(qkv[:, :, :4], qkv[:, :, 4:6], fc)
+    assert torch.equal(rotate(qkv[:, :, :6], fc), torch.cat([q, k], dim=2))  # a strided view, rotated exactly alike
 
 def test_apply_rotary_emb_is_metas_complex_product():
     torch.manual_seed(0)
