@@ -15,7 +15,6 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from mini_llama.checkpoint import hf_config, to_hf_state_dict
 from mini_llama.config import ModelArgs

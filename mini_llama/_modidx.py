@@ -117,6 +117,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'mini_llama.pretrain.evaluate': ('pretraining.html#evaluate', 'mini_llama/pretrain.py'),
                                      'mini_llama.pretrain.keep_metrics_until': ( 'pretraining.html#keep_metrics_until',
                                                                                  'mini_llama/pretrain.py'),
+                                     'mini_llama.pretrain.load_model_file': ('pretraining.html#load_model_file', 'mini_llama/pretrain.py'),
                                      'mini_llama.pretrain.lr_at': ('pretraining.html#lr_at', 'mini_llama/pretrain.py'),
                                      'mini_llama.pretrain.make_optimizer': ('pretraining.html#make_optimizer', 'mini_llama/pretrain.py'),
                                      'mini_llama.pretrain.next_token_loss': ('pretraining.html#next_token_loss', 'mini_llama/pretrain.py'),

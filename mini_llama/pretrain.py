@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['PackedStream', 'TrainConfig', 'lr_at', 'make_optimizer', 'next_token_loss', 'save_checkpoint', 'evaluate',
            'keep_metrics_until', 'train', 'BaseRecipe', 'tinyworld_stream', 'base_model_path', 'pretrain_base_model',
-           'base_model']
+           'load_model_file', 'base_model']
 
 # %% ../chapters/07_pretraining.ipynb #43a7f798
 import hashlib
@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 # plain imports: the export check compares modules as nbdev writes them
 import mini_llama.artifacts as artifacts
+import mini_llama.checkpoint as checkpoint
 import mini_llama.config as config
 import mini_llama.data as data
 import mini_llama.distributed as distributed
@@ -231,9 +232,12 @@ def pretrain_base_model(recipe: BaseRecipe, path: Path, progress: bool = True):
     shutil.rmtree(run_dir)
 
 
+def load_model_file(path: Path) -> model_lib.Transformer:
+    "A model the course wrote to one file (its weights and `model_args`: the base model, the SFT model), in eval mode."
+    state = torch.load(path, weights_only=True)
+    return checkpoint.model_from_state_dict(config.ModelArgs(**state["model_args"]), state["model"], str(path)).eval()
+
+
 def base_model(recipe: BaseRecipe | None = None, progress: bool = True) -> model_lib.Transformer:
     "The course's base model, in eval mode (loaded from the cache; pretrained when missing)."
-    state = torch.load(base_model_path(recipe, progress), weights_only=True)
-    model = model_lib.Transformer(config.ModelArgs(**state["model_args"]))
-    model.load_state_dict(state["model"])
-    return model.eval()
+    return load_model_file(base_model_path(recipe, progress))

@@ -20,7 +20,6 @@ from tqdm import tqdm
 
 # plain imports: the export check compares modules as nbdev writes them
 import mini_llama.artifacts as artifacts
-import mini_llama.config as config
 import mini_llama.data as data
 import mini_llama.model as model_lib
 import mini_llama.pretrain as pretrain
@@ -175,7 +174,4 @@ def fine_tune_base_model(cfg: SFTConfig, path: Path, progress: bool = True):
 
 def sft_model(cfg: SFTConfig | None = None, progress: bool = True) -> model_lib.Transformer:
     "The course's SFT model: the base model fine-tuned on TinyWorld dialogues (cached; built when missing)."
-    state = torch.load(sft_checkpoint(cfg, progress), weights_only=True)
-    model = model_lib.Transformer(config.ModelArgs(**state["model_args"]))
-    model.load_state_dict(state["model"])
-    return model.eval()
+    return pretrain.load_model_file(sft_checkpoint(cfg, progress))
