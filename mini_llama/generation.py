@@ -64,7 +64,7 @@ def left_pad(prompt_tokens: list[list[int]], pad_id: int = 0) -> tuple[Tensor, T
 
 def positions_and_mask(pads: Tensor, start: int, end: int) -> tuple[Tensor, Tensor]:
     "RoPE positions of columns [start, end) and the mask over keys [0, end): causal, pads invisible. Per row."
-    cols, keys = torch.arange(start, end), torch.arange(end)  # (seqlen,), (end,)
+    cols, keys = torch.arange(start, end, device=pads.device), torch.arange(end, device=pads.device)  # (seqlen,), (end,)
     positions = (cols[None, :] - pads[:, None]).clamp(min=0)  # (bs, seqlen): position 0 at each row's first token
     causal = keys[None, :] <= cols[:, None]  # (seqlen, end)
     mask = causal[None] & (keys[None, None, :] >= pads[:, None, None])  # (bs, seqlen, end)
@@ -79,12 +79,13 @@ def decode_steps(model: model_lib.Transformer, prompt_tokens: list[list[int]], m
                  generator: torch.Generator | None = None) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     "Yield (tokens, log-probs, done) of every row at each step; rows that have finished keep yielding done=True."
     check_generation_args(model, prompt_tokens, max_gen_len, temperature, top_p)
-    tokens, pads = left_pad(prompt_tokens)
+    device = model.tok_embeddings.weight.device  # a GPU model decodes on the GPU; a `generator` must be on it too
+    tokens, pads = (t.to(device) for t in left_pad(prompt_tokens))
     bs, start = tokens.shape
     total = min(model.params.max_seq_len, start + max_gen_len)
     tokens = torch.cat([tokens, tokens.new_zeros(bs, total - start)], dim=1)  # (bs, total), a column filled per step
     ragged = bool(pads.any())  # equal lengths need neither per-row positions nor a mask: the fast path
-    done = torch.zeros(bs, dtype=torch.bool)
+    done = torch.zeros(bs, dtype=torch.bool, device=device)
     if use_cache:
         model.setup_caches(bs, total)
     try:
