@@ -102,8 +102,9 @@ def run_pretrain(args) -> int:
                       grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps, seed=args.seed)
     torch.manual_seed(args.seed)
     params = ModelArgs.from_name(args.config, vocab_size=tok.n_words, max_seq_len=max(args.seq_len, 64))
-    model = distributed.wrap_model(Transformer(params).init_weights(), args.strategy,
-                                   args.activation_checkpointing, args.compile)
+    with distributed.device():  # built where it trains: a 7B model never passes through the CPU's memory whole
+        model = Transformer(params).init_weights()
+    model = distributed.wrap_model(model, args.strategy, args.activation_checkpointing, args.compile)
     stream = lambda split: PackedStream(documents[split], tok, args.seq_len)  # noqa: E731
     # every rank trains and evaluates (FSDP needs them all); rank 0 writes the metrics and the one checkpoint
     history = train(model, cfg, distributed.shard_stream(stream("train"), rank, world_size), args.out,

@@ -19,6 +19,11 @@ from torch.distributed.fsdp import fully_shard
 STRATEGIES = ("fsdp", "ddp")
 
 
+def device() -> torch.device:
+    "Where this process trains: its GPU (set by `setup` under torchrun) if there is one, else the CPU."
+    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+
+
 def setup(backend: str | None = None) -> tuple[int, int]:
     "Join the process group torchrun described in the environment; (rank, world_size), (0, 1) when run alone."
     if "RANK" not in os.environ:
@@ -78,7 +83,8 @@ def mean_over_ranks(value: float) -> float:
     "The mean of a per-rank number (a loss over that rank's rows) across ranks: the global batch's loss."
     if not dist.is_initialized():
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces GPU tensors only
+    t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.item() / dist.get_world_size()
 
