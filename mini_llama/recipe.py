@@ -46,7 +46,8 @@ def aims(board: ev.Scoreboard) -> list[tuple[str, bool]]:
 
 
 def run(out: Path, stages: list[Stage] | None = None) -> tuple[ev.Scoreboard, bool]:
-    "Build and measure every stage, print the scoreboard, write `out/README.md` with its figure; True if every aim is met."
+    """Build and measure every stage, print the scoreboard, write `out/README.md` with its figure; True if every aim
+    is met."""
     stages = stages or STAGES
     started = time.perf_counter()
     tokenizer = tokenizer_lib.course_tokenizer()  # trained in seconds when missing
@@ -77,7 +78,8 @@ def plot_scoreboard(board: ev.Scoreboard, path: Path):
     matplotlib.use("Agg")  # files only: the recipe runs in terminals without a display
     import matplotlib.pyplot as plt
 
-    fig = ev.plot_scores({row.stage: row.extra for row in board}, "Each stage of the recipe on held-out TinyWorld prompts")
+    title = "Each stage of the recipe on held-out TinyWorld prompts"
+    fig = ev.plot_scores({row.stage: row.extra for row in board}, title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -96,7 +98,8 @@ def write_report(out: Path, board: ev.Scoreboard, evalset: ev.EvalSet, answers: 
              "", "## Scoreboard", "", board.markdown(), "",
              "Validation loss: next-token loss on TinyWorld's held-out corpus. Fact recall: share of the training "
              "facts (those the corpus states) completed correctly. Gold helpfulness: mean checker score on the "
-             "held-out tasks. Safety: mean gold safety on unsafe prompts. False refusals: share of borderline prompts refused.", "",
+             "held-out tasks. Safety: mean gold safety on unsafe prompts. False refusals: share of borderline "
+             "prompts refused.", "",
              "![scoreboard](scoreboard.png)", "", "## Aims", ""]
     lines += [f"- {'met' if ok else 'NOT MET'}: {claim}" for claim, ok in results]
     lines += ["", "## Every metric", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]

@@ -76,15 +76,16 @@ class PackedBatch:
 
 def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int) -> PackedBatch:
     "Pack (inputs, targets) examples in order into rows of seq_len tokens; a dialogue that does not fit starts a row."
-    rows, row = [], []
+    rows, row, used = [], [], 0  # used: tokens already in `row`
     for i, (inputs, _) in enumerate(examples):
         if len(inputs) > seq_len:
             raise ValueError(f"dialogue {i} has {len(inputs)} tokens, more than seq_len={seq_len}: raise seq_len "
                              f"or shorten the dialogue")
-        if sum(len(examples[j][0]) for j in row) + len(inputs) > seq_len:
+        if used + len(inputs) > seq_len:
             rows.append(row)
-            row = []
+            row, used = [], 0
         row.append(i)
+        used += len(inputs)
     rows.append(row)
     shape = (len(rows), seq_len)
     tokens, positions = torch.zeros(shape, dtype=torch.long), torch.zeros(shape, dtype=torch.long)
