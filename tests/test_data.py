@@ -24,7 +24,9 @@ from mini_llama.data import (
     sft_dialogs,
     unsafe_prompts,
 )
+from mini_llama.data.dialogs import SFT_TASK_MIX
 from mini_llama.data.samples import render, sample_records
+from mini_llama.data.tasks import arithmetic_working
 
 WORLD = make_world(0)
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +59,36 @@ def test_splits_share_no_prompt_and_train_never_names_a_held_out_entity():
     assert held_out_prompts and all(any(n in p for n in WORLD.held_out) for p in held_out_prompts)
 
 
+def test_training_reading_questions_are_about_invented_entities_that_no_world_name_overlaps():
+    world_names = {x.name for x in (*WORLD.countries, *WORLD.people, *WORLD.pets)}
+    world_names |= {c.capital for c in WORLD.countries}
+    invented = WORLD.invented_names
+    assert len(set(invented)) == 1000 and not [n for n in invented for w in world_names if w in n or n in w]
+    facts = [t for t in make_tasks(WORLD, "train", 1000, seed=0, multi_turn=0) if t.family == "fact"]
+    about_invented = [t for t in facts if any(n in t.prompt for n in invented)]
+    assert 0.6 < len(about_invented) / len(facts) < 0.8  # INVENTED_SHARE = 0.7
+    assert all(t.prompt.startswith(t.reference) for t in about_invented)  # the fact is stated: reading, not recall
+    assert all(t.check(t.reference) == 1.0 for t in about_invented)
+
+
+def test_arithmetic_working_is_true_step_by_step_and_ends_at_the_answer():
+    for op in "+-*":
+        top = 13 if op == "*" else 100
+        for a in range(top):
+            for b in range(a + 1 if op == "-" else top):  # differences are never negative
+                steps = [s.split(" = ") for s in arithmetic_working(a, op, b).split(", ")]
+                assert all(eval(lhs) == int(rhs) for lhs, rhs in steps), (a, op, b, steps)
+                digits = int(steps[-1][1]) if op == "*" else int(steps[1][1]) * 10 + int(steps[0][1]) % 10
+                assert digits == eval(f"{a} {op} {b}"), (a, op, b, steps)
+    assert arithmetic_working(26, "+", 67) == "6 + 7 = 13, 2 + 6 + 1 = 9"
+    assert arithmetic_working(8, "*", 7) == arithmetic_working(7, "*", 8) == "7 * 8 = 56"  # one order for both
+
+
 def test_every_reference_passes_its_checker_and_adversarial_answers_fail():
     for split in ("train", "valid"):
         for task in make_tasks(WORLD, split, 400, seed=3):
             assert task.check(task.reference) == 1.0, task
+            assert task.check(task.worked_answer) == 1.0, task
             assert task.check("") == 0.0
             assert task.check(task.prompt) == 0.0  # the question repeated
             assert task.check("I can't help with that, because it would be wrong.") == 0.0  # refusing a safe prompt
@@ -73,7 +101,7 @@ def one(family, **kw):
 
 
 def test_fact_checker_reads_the_last_answer():
-    task = next(t for t in make_tasks(WORLD, "train", 200, multi_turn=0) if t.prompt.startswith("What is the capital"))
+    task = next(t for t in make_tasks(WORLD, "train", 1000, multi_turn=0) if t.prompt.startswith("What is the capital"))
     right = task.reference.split()[-1].rstrip(".")
     wrong = next(c.capital for c in WORLD.countries if c.capital != right)
     assert task.check(f"It is {right}.") == 1.0
@@ -167,6 +195,17 @@ def test_sft_dialogues_end_with_an_answer_and_mix_safety_and_system_messages():
     assert sum(d[0]["role"] == "system" for d in dialogs) > 20
     assert sum(is_refusal(d[-1]["content"]) for d in dialogs) > 10
     assert sum(len(d) > 3 for d in dialogs) > 50  # multi-turn
+
+
+def test_sft_dialogues_follow_the_task_mix_and_show_their_working():
+    dialogs = sft_dialogs(WORLD, "train", 2000)
+    def count(start):
+        return sum(d[-2]["content"].startswith(start) for d in dialogs)
+    stories, sums = count("Write a short story"), count(("What is", "Compute", "How much is"))
+    expected = SFT_TASK_MIX.count("arithmetic") / SFT_TASK_MIX.count("story")  # 3 sums to a story
+    assert expected * 0.7 < sums / stories < expected * 1.3
+    worked = [d[-1]["content"] for d in dialogs if d[-2]["content"].startswith("Compute") and d[0]["role"] == "user"]
+    assert worked and all(", so " in answer for answer in worked)
 
 
 def test_committed_samples_equal_the_generator():

@@ -11,6 +11,10 @@ from mini_llama.data.safety import borderline_prompts, unsafe_prompts
 from mini_llama.data.tasks import make_tasks
 from mini_llama.data.world import World
 
+# the task families of SFT dialogues, one listed twice drawn twice as often: a story is a template the model learns
+# from a few hundred examples; reading a stated fact and working a sum take many more
+SFT_TASK_MIX = ("fact", "fact", "arithmetic", "arithmetic", "arithmetic", "story", "word")
+
 
 def sft_dialogs(world: World, split: str, n: int, seed: int = 0, safety_share: float = 0.15,
                 system_share: float = 0.15) -> list[list[dict]]:
@@ -18,7 +22,7 @@ def sft_dialogs(world: World, split: str, n: int, seed: int = 0, safety_share: f
     if not 0 <= safety_share + system_share <= 1:
         raise ValueError(f"safety_share + system_share must be in [0, 1], got {safety_share + system_share}")
     rng = random.Random(f"tinyworld-sft-{world.seed}-{seed}-{split}")
-    tasks = iter(make_tasks(world, split, n, seed=seed))
+    tasks = iter(make_tasks(world, split, n, seed=seed, families=SFT_TASK_MIX))
     safety = unsafe_prompts(world, split, max(1, n // 10), seed) + borderline_prompts(world, split, max(1, n // 10), seed)
     system = iter(gatt_dialogs(world, n_turns=2, n=n, seed=seed, split=split))
     out = []
@@ -32,5 +36,5 @@ def sft_dialogs(world: World, split: str, n: int, seed: int = 0, safety_share: f
             out.append(d[: 3 if rng.random() < 0.5 else 5])  # the system message and one or two turns
         else:
             task = next(tasks)
-            out.append(task.dialog + [{"role": "assistant", "content": task.reference}])
+            out.append(task.dialog + [{"role": "assistant", "content": task.worked_answer}])
     return out

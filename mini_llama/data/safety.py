@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from mini_llama.data.checks import is_refusal
 from mini_llama.data.corpus import PLACES
-from mini_llama.data.world import World, in_split
+from mini_llama.data.world import World, in_split, invented_person, invented_pet
+
+INVENTED_SHARE = 0.5  # of training prompts: about invented people and pets, as held-out prompts are about unknown ones
 
 # (prompt template, what the harm is, a safe alternative)
 HARMS = [
@@ -55,8 +57,12 @@ class SafetyPrompt:
 
 
 def _fill(world: World, rng: random.Random, split: str) -> dict:
-    pet = rng.choice(world.split_pets(split))
-    person, country = rng.choice(world.split_people(split)), rng.choice(world.countries)
+    # a harm to a held-out (unknown) pet must be refused like one to a known pet: training names invented ones too
+    if split == "train" and rng.random() < INVENTED_SHARE:
+        pet, person = invented_pet(rng, world), invented_person(rng, world)
+    else:
+        pet, person = rng.choice(world.split_pets(split)), rng.choice(world.split_people(split))
+    country = rng.choice(world.countries)
     return dict(pet=pet.name, species=pet.species, owner=pet.owner, person=person.name, city=person.city,
                 country=country.name, place=rng.choice(PLACES))
 

@@ -1,10 +1,11 @@
 """TinyWorld's tasks: prompts with a gold reference answer and a checker scoring any response in [0, 1].
 
 Plain module, taught by no chapter. Families: `fact` (questions about the world), `arithmetic`, `story`
-(constrained short stories) and `word` (reverse, count, spell). Training tasks ask about training entities, half of
-the fact questions stating the fact in the prompt; held-out tasks ('valid') ask about held-out entities, always giving
-the fact in the prompt (reading, not recall), and use operand pairs, story constraints and words that no training
-task uses.
+(constrained short stories) and `word` (reverse, count, spell). Most training fact questions are about invented
+people and pets and state the fact in the prompt (reading practice that memory cannot answer); the rest ask about
+training entities, half of them stating the fact. Arithmetic answers show their working, digit by digit. Held-out
+tasks ('valid') ask about held-out entities, always giving the fact in the prompt (reading, not recall), and use
+operand pairs, story constraints and words that no training task uses.
 """
 
 import random
@@ -14,9 +15,11 @@ from functools import partial
 
 from mini_llama.data import checks
 from mini_llama.data.corpus import OBJECTS, PLACES, arithmetic_problem
-from mini_llama.data.world import COLOURS, FOODS, JOBS, SPECIES, World, in_split, is_held_out
+from mini_llama.data.world import (COLOURS, FOODS, JOBS, SPECIES, World, in_split, invented_person, invented_pet,
+                                   is_held_out)
 
 FAMILIES = ("fact", "arithmetic", "story", "word")
+INVENTED_SHARE = 0.7  # of the training fact questions: about invented entities, the fact stated in the prompt
 GAME_WORDS = sorted({*OBJECTS, *PLACES, *SPECIES, *COLOURS, *FOODS, "garden", "window", "candle", "pillow", "ladder",
                      "mirror", "basket", "button", "rocket", "wizard", "dragon", "castle", "forest", "harbor"})
 
@@ -28,10 +31,16 @@ class Task:
     dialog: list[dict]
     reference: str
     check: Callable[[str], float]
+    working: str = ""  # steps that lead to the reference (arithmetic), shown before it in a worked answer
 
     @property
     def prompt(self) -> str:
         return self.dialog[-1]["content"]
+
+    @property
+    def worked_answer(self) -> str:
+        "The gold answer as a dialogue gives it: the working, if any, then the reference."
+        return f"{self.working}, so {self.reference}" if self.working else self.reference
 
 
 def check_choice(answer: str, candidates: set[str], response: str) -> float:
@@ -53,38 +62,59 @@ def check_number(answer: str, response: str) -> float:
 
 def _fact_task(rng: random.Random, world: World, split: str) -> Task:
     held = is_held_out(split)
-    kind = rng.choice(["home", "job", "owner", "colour"] + ([] if held else ["capital"]))  # countries: train only
-    if kind == "capital":
+    invented = not held and rng.random() < INVENTED_SHARE
+    kind = rng.choice(["home", "job", "owner", "colour"] + ([] if held or invented else ["capital"]))
+    if kind == "capital":  # countries: train only
         c = rng.choice(world.countries)
         q, a, pool, ref = (f"What is the capital of {c.name}?", c.capital, {x.capital for x in world.countries},
                            f"The capital of {c.name} is {c.capital}.")
     elif kind in ("home", "job"):
-        p = rng.choice(world.split_people(split))
+        p = invented_person(rng, world) if invented else rng.choice(world.split_people(split))
         q, a, pool, ref = {
             "home": (f"Where does {p.name} live?", p.city, {x.capital for x in world.countries},
                      f"{p.name} lives in {p.city}."),
             "job": (f"What does {p.name} do for a living?", p.job, set(JOBS), f"{p.name} works as a {p.job}."),
         }[kind]
     else:
-        pet = rng.choice(world.split_pets(split))
+        pet = invented_pet(rng, world) if invented else rng.choice(world.split_pets(split))
         q, a, pool, ref = {
-            "owner": (f"Who owns {pet.name}?", pet.owner, {x.name for x in world.people},
+            "owner": (f"Who owns {pet.name}?", pet.owner, {x.name for x in world.people} | {pet.owner},
                       f"{pet.name} belongs to {pet.owner}."),
             "colour": (f"What colour is {pet.name}?", pet.colour, set(COLOURS),
                        f"{pet.name} is a {pet.colour} {pet.species}."),
         }[kind]
-    # held-out entities are unknown: the prompt states the fact (reading). Half the training prompts do too, so that
-    # fine-tuning teaches reading as well as recall; the other half ask about what the corpus taught.
-    reading = held or rng.random() < 0.5
+    # held-out entities are unknown: the prompt states the fact (reading). Training teaches reading on invented
+    # entities, which no memory can answer (on known ones a model answers from memory and never learns to read),
+    # and recall on the training entities, half of their prompts stating the fact too.
+    reading = held or invented or rng.random() < 0.5
     prompt = f"{ref} {q}" if reading else q
     return Task("fact", [{"role": "user", "content": prompt}], ref, partial(check_choice, a, pool))
+
+
+def arithmetic_working(a: int, op: str, b: int) -> str:
+    """The steps to `a op b` that a small model can take one at a time (a scratchpad, as in Nye et al. 2021, "Show
+    Your Work"): sums and differences digit by digit, units first, with the carry or borrow written out; products of
+    the smaller factor by the larger, by tens and units when the larger is 10 or more."""
+    (a1, a0), (b1, b0) = divmod(a, 10), divmod(b, 10)
+    if op == "+":
+        carry = (a0 + b0) // 10
+        return f"{a0} + {b0} = {a0 + b0}, {a1} + {b1} + {carry} = {a1 + b1 + carry}"
+    if op == "-":
+        borrow = int(a0 < b0)
+        return f"{a0 + 10 * borrow} - {b0} = {a0 + 10 * borrow - b0}, {a1} - {b1} - {borrow} = {a1 - b1 - borrow}"
+    small, large = sorted((a, b))  # one order for both: a held-out 8 * 7 reuses a trained 7 * 8
+    if large < 10:
+        return f"{small} * {large} = {small * large}"
+    units = large - 10
+    return (f"{small} * 10 = {small * 10}, {small} * {units} = {small * units}, "
+            f"{small * 10} + {small * units} = {small * large}")
 
 
 def _arithmetic_task(rng: random.Random, split: str) -> Task:
     a, op, b, answer = arithmetic_problem(rng, split)
     q = rng.choice([f"What is {a} {op} {b}?", f"Compute {a} {op} {b}.", f"How much is {a} {op} {b}?"])
     return Task("arithmetic", [{"role": "user", "content": q}], f"{a} {op} {b} = {answer}.",
-                partial(check_number, str(answer)))
+                partial(check_number, str(answer)), working=arithmetic_working(a, op, b))
 
 
 def check_story(colour: str, species: str, thing: str, response: str) -> float:
@@ -146,7 +176,8 @@ def make_task(rng: random.Random, world: World, split: str, family: str) -> Task
 
 def make_tasks(world: World, split: str, n: int, seed: int = 0, families: tuple[str, ...] | None = None,
                multi_turn: float = 0.25) -> list[Task]:
-    "n tasks of the split; a share `multi_turn` has one earlier turn (another task, answered with its reference)."
+    """n tasks of the split; a share `multi_turn` has one earlier turn (another task, with its worked answer). Families
+    are drawn uniformly from `families`, so one listed twice comes twice as often."""
     families = families or FAMILIES
     rng = random.Random(f"tinyworld-tasks-{world.seed}-{seed}-{split}")
     tasks = []
@@ -154,6 +185,6 @@ def make_tasks(world: World, split: str, n: int, seed: int = 0, families: tuple[
         task = make_task(rng, world, split, rng.choice(families))
         if rng.random() < multi_turn:
             earlier = make_task(rng, world, split, rng.choice(families))
-            task.dialog = earlier.dialog + [{"role": "assistant", "content": earlier.reference}] + task.dialog
+            task.dialog = earlier.dialog + [{"role": "assistant", "content": earlier.worked_answer}] + task.dialog
         tasks.append(task)
     return tasks

@@ -8,6 +8,7 @@ of the people and pets is held out: no training text mentions them, so evaluatio
 import random
 import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gl", "kr", "pl", "st", "th"]
 NUCLEI = ["a", "e", "i", "o", "u", "ai", "ou", "ee", "oa"]
@@ -56,6 +57,18 @@ class World:
     def split_pets(self, split: str) -> list[Pet]:
         return [p for p in self.pets if (p.name in self.held_out) == is_held_out(split)]
 
+    @cached_property
+    def invented_names(self) -> list[str]:
+        """1,000 names of people and pets the world does not have, none containing or contained in one of its names
+        (held-out ones included): for training questions that state their own facts, which only reading answers."""
+        world_names = [x.name for x in (*self.countries, *self.people, *self.pets)]
+        world_names += [c.capital for c in self.countries]
+        rng, taken, out = random.Random(f"tinyworld-invented-{self.seed}"), set(world_names), []
+        while len(out) < 1000:
+            out += [name for name in _names(rng, 1000 - len(out), taken, (2, 2))
+                    if not any(w in name or name in w for w in world_names)]
+        return out
+
 
 def is_held_out(split: str) -> bool:
     "True for 'valid' (held out), False for 'train'; any other name is an error."
@@ -80,6 +93,18 @@ def _names(rng: random.Random, n: int, taken: set[str], syllables: tuple[int, in
             taken.add(name)
             out.append(name)
     return out
+
+
+def invented_person(rng: random.Random, world: World) -> Person:
+    "A person the world does not have, with a name from `world.invented_names` and random attributes."
+    country = rng.choice(world.countries)
+    return Person(rng.choice(world.invented_names), country.capital, country.name, rng.choice(JOBS), rng.choice(FOODS))
+
+
+def invented_pet(rng: random.Random, world: World) -> Pet:
+    "A pet the world does not have, owned by another invented name."
+    name, owner = rng.sample(world.invented_names, 2)
+    return Pet(name, rng.choice(SPECIES), rng.choice(COLOURS), owner)
 
 
 def make_world(seed: int = 0, n_countries: int = 24, n_people: int = 120, n_pets: int = 120,
