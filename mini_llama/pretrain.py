@@ -2,8 +2,8 @@
 
 # %% auto #0
 __all__ = ['PackedStream', 'TrainConfig', 'lr_at', 'make_optimizer', 'next_token_loss', 'save_checkpoint', 'evaluate',
-           'keep_metrics_until', 'train', 'BaseRecipe', 'tinyworld_stream', 'base_model_path', 'pretrain_base_model',
-           'load_model_file', 'base_model']
+           'keep_metrics_until', 'optimizer_step', 'train', 'BaseRecipe', 'tinyworld_stream', 'base_model_path',
+           'pretrain_base_model', 'load_model_file', 'base_model']
 
 # %% ../chapters/07_pretraining.ipynb #43a7f798
 import hashlib
@@ -133,6 +133,29 @@ def keep_metrics_until(metrics_path: Path, step: int):
         artifacts.atomic_write(metrics_path, lambda tmp: tmp.write_text("".join(r + "\n" for r in records)))
 
 
+def optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConfig, step: int,
+                   micro_batch_loss: Callable[[], torch.Tensor]) -> tuple[float, float]:
+    """One update at `step`: the schedule's learning rate, then cfg.grad_accum micro-batches (`micro_batch_loss()` gives
+    the next one's loss), back-propagated and averaged (over ranks too, under torchrun), then clipping and AdamW.
+    Returns (loss, lr). A loss that is not finite raises FloatingPointError and leaves the weights as they were."""
+    lr = lr_at(step, cfg)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss_sum = 0.0
+    for _ in range(cfg.grad_accum):
+        loss = micro_batch_loss() / cfg.grad_accum
+        loss.backward()
+        loss_sum += loss.item()
+    loss_sum = distributed.mean_over_ranks(loss_sum)  # under torchrun: the global batch's loss, on every rank
+    if not math.isfinite(loss_sum):
+        optimizer.zero_grad(set_to_none=True)
+        raise FloatingPointError(f"the loss is {loss_sum} at step {step}; stopped before updating the weights")
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, lr
+
+
 def train(model: model_lib.Transformer, cfg: TrainConfig, train_stream: PackedStream, out_dir: str | os.PathLike,
           valid_stream: PackedStream | None = None, resume: bool = False, stop_at: int | None = None,
           progress: bool = True) -> list[dict]:
@@ -158,21 +181,12 @@ def train(model: model_lib.Transformer, cfg: TrainConfig, train_stream: PackedSt
     model.train()
     bar = tqdm(range(step, end), initial=step, total=end, disable=not progress, desc="pretraining")
     for step in bar:
-        start, lr = time.perf_counter(), lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss_sum = 0.0
-        for _ in range(cfg.grad_accum):
-            loss = next_token_loss(model, train_stream.next_batch(cfg.batch_size)) / cfg.grad_accum
-            loss.backward()
-            loss_sum += loss.item()
-        loss_sum = distributed.mean_over_ranks(loss_sum)  # under torchrun: the global batch's loss, on every rank
-        if not math.isfinite(loss_sum):
-            raise FloatingPointError(f"the loss is {loss_sum} at step {step}; stopped before updating the weights. "
-                                     f"The last good checkpoint, {ckpt_path}, is left as it was.")
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        try:
+            loss_sum, lr = optimizer_step(model, optimizer, cfg, step,
+                                          lambda: next_token_loss(model, train_stream.next_batch(cfg.batch_size)))
+        except FloatingPointError as e:
+            raise FloatingPointError(f"{e}. The last good checkpoint, {ckpt_path}, is left as it was.") from None
         record = {"step": step + 1, "loss": loss_sum, "lr": lr,
                   "tokens_per_s": cfg.batch_size * cfg.grad_accum * cfg.seq_len / (time.perf_counter() - start)}
         if valid_stream is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.max_steps):
