@@ -185,6 +185,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'mini_llama/tokenizer.py'),
                                       'mini_llama.tokenizer.course_tokenizer_path': ( 'tokenizer.html#course_tokenizer_path',
                                                                                       'mini_llama/tokenizer.py'),
+                                      'mini_llama.tokenizer.course_training_documents': ( 'tokenizer.html#course_training_documents',
+                                                                                          'mini_llama/tokenizer.py'),
                                       'mini_llama.tokenizer.encode_dialog': ('tokenizer.html#encode_dialog', 'mini_llama/tokenizer.py'),
                                       'mini_llama.tokenizer.encode_dialog_for_training': ( 'tokenizer.html#encode_dialog_for_training',
                                                                                            'mini_llama/tokenizer.py'),

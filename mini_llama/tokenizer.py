@@ -3,10 +3,12 @@
 # %% auto #0
 __all__ = ['NORMAL', 'UNKNOWN', 'CONTROL', 'USER_DEFINED', 'UNUSED', 'BYTE', 'BPE', 'LLAMA2_TRAINER_SETTINGS',
            'COURSE_VOCAB_SIZE', 'COURSE_TRAINING_DOCUMENTS', 'SPACE', 'B_INST', 'E_INST', 'B_SYS', 'E_SYS',
-           'SPECIAL_TAGS', 'SentencePieceModel', 'read_sentencepiece_model', 'train_tokenizer', 'course_tokenizer_path',
-           'Tokenizer', 'course_tokenizer', 'BPETokenizer', 'encode_dialog', 'encode_dialog_for_training']
+           'SPECIAL_TAGS', 'SentencePieceModel', 'read_sentencepiece_model', 'train_tokenizer',
+           'course_training_documents', 'course_tokenizer_path', 'Tokenizer', 'course_tokenizer', 'BPETokenizer',
+           'encode_dialog', 'encode_dialog_for_training']
 
 # %% ../chapters/01_tokenizer.ipynb #5a8962cf
+import functools
 import hashlib
 import heapq
 import io
@@ -130,10 +132,16 @@ COURSE_VOCAB_SIZE = 2048
 COURSE_TRAINING_DOCUMENTS = 20_000
 
 
+@functools.cache  # generating them takes about a second, and every artifact's name starts from the tokenizer's
+def course_training_documents() -> tuple[str, ...]:
+    "The course tokenizer's training text: the first documents of TinyWorld's training stream."
+    return tuple(itertools.islice(data.iter_documents(data.make_world(seed=0), split="train", seed=0),
+                                  COURSE_TRAINING_DOCUMENTS))
+
+
 def course_tokenizer_path(vocab_size: int = COURSE_VOCAB_SIZE) -> Path:
     "The course's tokenizer model, trained on TinyWorld's training stream the first time it is asked for."
-    docs = list(itertools.islice(data.iter_documents(data.make_world(seed=0), split="train", seed=0),
-                                 COURSE_TRAINING_DOCUMENTS))
+    docs = course_training_documents()
     # the file is named by its training text, so a change to TinyWorld never reuses a stale tokenizer
     digest = hashlib.sha256("\x00".join(docs).encode()).hexdigest()[:12]
     path = artifacts.cache_dir() / "tokenizer" / f"tinyworld-bpe-{vocab_size}-{digest}.model"
