@@ -17,7 +17,6 @@ import mini_llama.pretrain as pretrain
 import mini_llama.sft as sft
 import mini_llama.tokenizer as tokenizer_lib
 
-FEW_SHOT_FAMILIES = ("fact", "arithmetic", "word")  # three short examples fit the base model's 256-token context
 SFT_HELPFULNESS_AIM = 0.8
 
 
@@ -33,7 +32,7 @@ STAGES = [Stage("base (few-shot)", pretrain.base_model, "few-shot"), Stage("SFT"
 
 def stage_prompts(stage: Stage, tokenizer, world: data.World, evalset: ev.EvalSet) -> list[list[int]]:
     if stage.prompting == "few-shot":
-        return ev.few_shot_prompts(tokenizer, evalset.dialogs(), ev.few_shot_examples(world, FEW_SHOT_FAMILIES))
+        return ev.few_shot_prompts(tokenizer, evalset.dialogs(), ev.few_shot_examples(world))
     return ev.chat_prompts(tokenizer, evalset.dialogs())
 
 
