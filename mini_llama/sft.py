@@ -158,12 +158,13 @@ def sft_checkpoint(cfg: SFTConfig | None = None, progress: bool = True) -> Path:
     dialogs = training_dialogs(cfg)  # the data names the file too: a changed generator trains a new model
     digest = hashlib.sha256(json.dumps([asdict(cfg), dialogs], sort_keys=True).encode() + base_path.name.encode())
     path = artifacts.cache_dir() / "sft" / f"sft-{digest.hexdigest()[:12]}.pt"
-    return artifacts.build_once(path, lambda path: fine_tune_base_model(cfg, dialogs, path, progress))
+    return artifacts.build_once(path, lambda path: fine_tune_base_model(cfg, dialogs, base_path, path, progress))
 
 
-def fine_tune_base_model(cfg: SFTConfig, dialogs: list[list[dict]], path: Path, progress: bool = True):
-    "Fine-tune the base model on `dialogs` and write it, with its recipe and training history, to `path`."
-    tokenizer, model = tokenizer_lib.course_tokenizer(), pretrain.base_model(progress=progress)
+def fine_tune_base_model(cfg: SFTConfig, dialogs: list[list[dict]], base_path: Path, path: Path,
+                         progress: bool = True):
+    "Fine-tune the base model at `base_path` on `dialogs`; write it, with its recipe and training history, to `path`."
+    tokenizer, model = tokenizer_lib.course_tokenizer(), pretrain.load_model_file(base_path)
     history = train_sft(model, tokenizer, dialogs, cfg, progress=progress)
     artifacts.atomic_save({"model": model.state_dict(), "model_args": asdict(model.params),
                            "config": asdict(cfg), "history": history}, path)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mini_llama.data.checks import is_refusal
 from mini_llama.data.corpus import PLACES
-from mini_llama.data.world import World, in_split, invented_person, invented_pet
+from mini_llama.data.world import World, in_split, invented_person, invented_pet, is_held_out
 
 INVENTED_SHARE = 0.5  # of training prompts: about invented people and pets, as held-out prompts are about unknown ones
 
@@ -58,7 +58,7 @@ class SafetyPrompt:
 
 def _fill(world: World, rng: random.Random, split: str) -> dict:
     # a harm to a held-out (unknown) pet must be refused like one to a known pet: training names invented ones too
-    if split == "train" and rng.random() < INVENTED_SHARE:
+    if not is_held_out(split) and rng.random() < INVENTED_SHARE:
         pet, person = invented_pet(rng, world), invented_person(rng, world)
     else:
         pet, person = rng.choice(world.split_pets(split)), rng.choice(world.split_people(split))
