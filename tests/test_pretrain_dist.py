@@ -42,9 +42,9 @@ def run(rank: int, world_size: int, strategy: str, out_dir: str, port: int, stop
         dist.destroy_process_group()
 
 
-def two_processes(strategy: str, out_dir, **kwargs):
-    mp.start_processes(run, args=(2, strategy, str(out_dir), free_port(), kwargs.get("stop_at"),
-                                  kwargs.get("resume", False)), nprocs=2, start_method="spawn")
+def two_processes(strategy: str, out_dir, stop_at: int | None = None, resume: bool = False):
+    mp.start_processes(run, args=(2, strategy, str(out_dir), free_port(), stop_at, resume), nprocs=2,
+                       start_method="spawn")
     return torch.load(out_dir / "result.pt")
 
 
