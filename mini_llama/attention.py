@@ -55,9 +55,11 @@ def causal_mask(seqlen: int, kv_len: int, device=None) -> Tensor:
 def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
     "The model's path: F.scaled_dot_product_attention, causal when `mask` is None; shapes as `naive_attention`."
     seqlen, kv_len = q.shape[-2], k.shape[-2]
-    is_causal = mask is None and seqlen == kv_len  # the fused kernel masks on the fly, no mask tensor
     if mask is None and 1 < seqlen < kv_len:  # a chunk after cached positions: the diagonal shifts right
         mask = causal_mask(seqlen, kv_len, q.device)
+    # a whole sequence: the fused kernel masks on the fly, no mask tensor (one query may see every key, causal or not).
+    # Spelled as a branch so that it is a plain bool under torch.compile, where the lengths may be symbolic
+    is_causal = True if mask is None and seqlen > 1 else False
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, enable_gqa=_n_rep(q, k) > 1)
 
 # %% ../chapters/04_attention.ipynb #8bf701ec
