@@ -54,6 +54,16 @@ def test_each_prompt_of_a_ragged_batch_decodes_as_alone(lengths):
         assert max(abs(a - b) for a, b in zip(lp, alone_lp[0], strict=True)) < 1e-5
 
 
+def test_compiled_decoding_gives_the_tokens_and_log_probabilities_of_eager_decoding():
+    model = tiny(n_kv_heads=2)
+    for prompts in (prompts_of([7]), prompts_of([3, 9, 5], seed=2)):  # one sequence, then a ragged batch
+        eager_t, eager_lp = generate(model, prompts, 12, temperature=0, logprobs=True, eos_id=-1)
+        compiled_t, compiled_lp = generate(model, prompts, 12, temperature=0, logprobs=True, eos_id=-1, compile=True)
+        assert compiled_t == eager_t
+        assert max(abs(a - b) for row, twin in zip(compiled_lp, eager_lp, strict=True)
+                   for a, b in zip(row, twin, strict=True)) < 1e-4
+
+
 def test_each_sequence_stops_at_its_own_eos():
     model, prompts = tiny(), prompts_of([3, 7, 5])
     free = generate(model, prompts, 12, temperature=0, eos_id=-1)

@@ -91,9 +91,10 @@ def test_cache_errors_name_the_values():
     assert model.caches is None
 
 
-def decode_in_steps(model, tokens, prompt: int, plain: bool = False):
-    "The prompt at once, then one token at a time through the cache; plain=True drops the decoding copy first."
-    model.setup_caches(max_batch_size=tokens.shape[0], max_seq_len=tokens.shape[1])
+def decode_in_steps(model, tokens, prompt: int, plain: bool = False, compiled: bool = False):
+    """The prompt at once, then one token at a time through the cache; plain=True drops the decoding copy first,
+    compiled=True lays it out for compiled steps (run eagerly here: the same arithmetic)."""
+    model.setup_caches(max_batch_size=tokens.shape[0], max_seq_len=tokens.shape[1], compiled=compiled)
     if plain:
         model.decode_output = None
         for layer in model.layers:
@@ -120,6 +121,25 @@ def test_decoding_copy_of_the_weights_gives_the_plain_logits_and_is_freed(n_kv_h
         assert model.decode_output is None and all(layer.decode_weights is None for layer in model.layers)
         plain = decode_in_steps(model, tokens, prompt=6, plain=True)
     torch.testing.assert_close(fused, plain, atol=1e-5, rtol=0)
+
+
+def test_compiled_layout_of_the_decoding_copy_gives_the_plain_logits():
+    model = tiny_model(n_kv_heads=2)
+    tokens = torch.randint(0, model.vocab_size, (1, 12))  # one row: the compiled layout's reduction form
+    with torch.no_grad():
+        plain = decode_in_steps(model, tokens, prompt=4, plain=True)
+        model.clear_caches()
+        rows = decode_in_steps(model, tokens, prompt=4, compiled=True)
+        wqkv, wo, w13, w2 = model.layers[0].decode_weights
+        attn, ffn = model.layers[0].attention, model.layers[0].feed_forward
+        assert torch.equal(wqkv, torch.cat([attn.wq.weight, attn.wk.weight, attn.wv.weight]))  # (out, in)
+        assert torch.equal(w13, torch.cat([ffn.w1.weight, ffn.w3.weight])) and torch.equal(w2, ffn.w2.weight)
+        assert torch.equal(wo, attn.wo.weight) and torch.equal(model.decode_output, model.output.weight)
+        model.clear_caches(keep_decoding=True)
+        columns = decode_in_steps(model, tokens, prompt=4)  # the other layout: the copy is made again
+        assert torch.equal(model.layers[0].decode_weights[0], wqkv.T)
+    torch.testing.assert_close(rows, plain, atol=1e-5, rtol=0)
+    torch.testing.assert_close(columns, plain, atol=1e-5, rtol=0)
 
 
 def test_decoding_copy_is_kept_between_generations_and_made_again_after_the_weights_change():
