@@ -1,5 +1,6 @@
 """Greedy decoding throughput: mini_llama's `generate` against transformers' `generate` on the same weights, batch 1
-and batch 8, and how close batch 1 comes to the memory-bandwidth floor.
+and batch 8, each as it comes and compiled (`compile=True`; theirs with a static cache and `torch.compile`), and how
+close batch 1 comes to the memory-bandwidth floor.
 
 The floor: decoding one token reads every weight once, so tokens/s cannot exceed (streaming-read bandwidth) /
 (bytes of weights). The bandwidth is measured in the same run by summing a large tensor.
@@ -59,18 +60,27 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         save_hf(Transformer(args).init_weights(std=0.05), tmp)
         ours = load_hf(tmp).eval()
+        ours_compiled = load_hf(tmp).eval()  # its own decoding copy, laid out for compiled steps
         theirs = transformers.LlamaForCausalLM.from_pretrained(tmp).eval()
+        theirs_compiled = transformers.LlamaForCausalLM.from_pretrained(tmp).eval()
+    theirs_compiled.forward = torch.compile(theirs_compiled.forward)  # with a static cache, as their docs advise
     n_params = sum(p.numel() for p in ours.parameters())
     weight_bytes = 4 * n_params
 
     def run_ours(prompts):
         return generate(ours, prompts.tolist(), a.new_tokens, temperature=0, eos_id=-1)
 
+    def run_compiled(prompts):
+        return generate(ours_compiled, prompts.tolist(), a.new_tokens, temperature=0, eos_id=-1, compile=True)
+
     @torch.inference_mode()
-    def run_theirs(prompts):
-        out = theirs.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=a.new_tokens,
-                              min_new_tokens=a.new_tokens, do_sample=False, pad_token_id=0)
+    def run_theirs(prompts, model=theirs, **kwargs):
+        out = model.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=a.new_tokens,
+                             min_new_tokens=a.new_tokens, do_sample=False, pad_token_id=0, **kwargs)
         return out[:, prompts.shape[1]:].tolist()
+
+    def run_theirs_compiled(prompts):
+        return run_theirs(prompts, theirs_compiled, cache_implementation="static")
 
     print(f"shape: dim {a.dim}, {a.n_layers} layers, {a.n_heads} heads / {a.n_kv_heads} kv heads, vocab "
           f"{a.vocab_size}: {n_params / 1e6:.1f}M parameters, {weight_bytes / 1e6:.0f} MB of fp32 weights; prompts of "
@@ -82,20 +92,27 @@ def main():
         with torch.inference_mode():  # the same model: equal logits (greedy paths may still part at near-ties)
             diff = (ours(prompts) - theirs(prompts).logits).abs().max().item()
         assert diff < 1e-4, f"the two implementations disagree on the prompt's logits by {diff}"
-        times = {"mini_llama": [], "transformers": []}
-        for _ in range(a.repeats):  # alternate, so that both see the same machine
-            times["mini_llama"].append(_timed(run_ours, prompts))
-            times["transformers"].append(_timed(run_theirs, prompts))
+        for name, run in (("mini_llama", run_compiled), ("transformers", run_theirs_compiled)):
+            # graphs for this batch shape, made once and then reused (and kept on disk by inductor between runs)
+            print(f"batch {bs}  compilation and first run, {name}: {_timed(run, prompts):.1f}s")
+        assert run_compiled(prompts) == run_ours(prompts), "compiled greedy decoding parted from eager decoding"
+        runs = {"mini_llama": run_ours, "mini_llama compiled": run_compiled, "transformers": run_theirs,
+                "transformers compiled": run_theirs_compiled}
+        times = {name: [] for name in runs}
+        for _ in range(a.repeats):  # alternate, so that all see the same machine
+            for name, run in runs.items():
+                times[name].append(_timed(run, prompts))
         for name, t in times.items():
             rates[name, bs] = bs * a.new_tokens / statistics.median(t)
-            print(f"batch {bs}  {name:13s} {rates[name, bs]:9,.1f} tokens/s")
-        ratio = rates["mini_llama", bs] / rates["transformers", bs]
-        print(f"batch {bs}  ratio mini_llama / transformers: {ratio:.2f}x")
+            print(f"batch {bs}  {name:22s} {rates[name, bs]:9,.1f} tokens/s")
+        for ours_name, theirs_name in (("mini_llama", "transformers"), ("mini_llama compiled", "transformers"),
+                                       ("mini_llama compiled", "transformers compiled")):
+            print(f"batch {bs}  ratio {ours_name} / {theirs_name}: "
+                  f"{rates[ours_name, bs] / rates[theirs_name, bs]:.2f}x")
     bandwidth = read_bandwidth()
     floor = bandwidth / weight_bytes
-    print(f"streaming read bandwidth {bandwidth / 1e9:.1f} GB/s -> floor {floor:,.1f} tokens/s at batch 1; "
-          f"mini_llama reaches {rates['mini_llama', 1] / floor:.0%} of it, transformers "
-          f"{rates['transformers', 1] / floor:.0%}")
+    print(f"streaming read bandwidth {bandwidth / 1e9:.1f} GB/s -> floor {floor:,.1f} tokens/s at batch 1; reached: "
+          + ", ".join(f"{name} {rates[name, 1] / floor:.0%}" for name in times))
 
 
 if __name__ == "__main__":
