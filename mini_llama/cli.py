@@ -66,7 +66,7 @@ def run_chat(args) -> int:
         ids, shown = [], ""
         print("llama> ", end="", flush=True)
         for token in generate_stream(model, encode_dialog(tok, dialog), args.max_gen_len, args.temperature,
-                                     args.top_p, eos_id=tok.eos_id, generator=generator):
+                                     args.top_p, eos_id=tok.eos_id, generator=generator, compile=args.compile):
             ids.append(token)
             text = tok.decode(ids)
             if not text.endswith("\ufffd"):  # wait for the rest of a character split across byte tokens
@@ -139,6 +139,8 @@ def main(argv=None) -> int:
     chat.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling threshold (default 0.9)")
     chat.add_argument("--max-gen-len", type=int, default=128, help="most tokens per answer (default 128)")
     chat.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    chat.add_argument("--compile", action="store_true", help="decode through torch.compile: faster answers after "
+                      "seconds of compilation before the first (needs a C++ compiler)")
     chat.set_defaults(run=run_chat)
     pre = sub.add_parser(
         "pretrain", help="pretrain a model with the paper's optimisation recipe (alone or under torchrun)",

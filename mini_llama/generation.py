@@ -140,9 +140,11 @@ def generate(model: model_lib.Transformer, prompt_tokens: list[list[int]], max_g
 
 
 def generate_stream(model: model_lib.Transformer, prompt: list[int], max_gen_len: int, temperature: float = 0.6,
-                    top_p: float = 0.9, eos_id: int = 2, generator: torch.Generator | None = None) -> Iterator[int]:
+                    top_p: float = 0.9, eos_id: int = 2, generator: torch.Generator | None = None,
+                    compile: bool = False) -> Iterator[int]:
     "Yield the generated token ids of one prompt as they are made (eos ends the stream and is not yielded)."
-    for next_ids, _, done in decode_steps(model, [prompt], max_gen_len, temperature, top_p, True, eos_id, generator):
+    for next_ids, _, done in decode_steps(model, [prompt], max_gen_len, temperature, top_p, True, eos_id, generator,
+                                          compile):
         if done[0]:
             return
         yield int(next_ids[0])

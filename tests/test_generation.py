@@ -62,6 +62,7 @@ def test_compiled_decoding_gives_the_tokens_and_log_probabilities_of_eager_decod
         assert compiled_t == eager_t
         assert max(abs(a - b) for row, twin in zip(compiled_lp, eager_lp, strict=True)
                    for a, b in zip(row, twin, strict=True)) < 1e-4
+    assert list(generate_stream(model, prompts[1], 12, temperature=0, eos_id=-1, compile=True)) == eager_t[1]
 
 
 def test_each_sequence_stops_at_its_own_eos():
@@ -127,10 +128,16 @@ def test_chat_cli_streams_answers_and_explains_a_full_context(tmp_path):
     save_hf(tiny(), tmp_path)
     (tmp_path / "tokenizer.model").write_bytes(course_tokenizer_path().read_bytes())
     script = "Who owns Bostand?\n" + "word " * 200 + "\nAnd where does Rakes live?\n"
-    result = subprocess.run([sys.executable, "-m", "mini_llama.cli", "chat", "--checkpoint", str(tmp_path),
-                             "--system", "Be brief.", "--temperature", "0", "--max-gen-len", "8"],
-                            input=script, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("llama> ") == 2  # two answers: the over-long message was refused, not answered
-    assert "at most 88 fit: say it in fewer words" in result.stdout
-    assert "Traceback" not in result.stderr
+
+    def chat(*flags):
+        result = subprocess.run([sys.executable, "-m", "mini_llama.cli", "chat", "--checkpoint", str(tmp_path),
+                                 "--system", "Be brief.", "--temperature", "0", "--max-gen-len", "8", *flags],
+                                input=script, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        return result.stdout
+
+    out = chat()
+    assert out.count("llama> ") == 2  # two answers: the over-long message was refused, not answered
+    assert "at most 88 fit: say it in fewer words" in out
+    assert chat("--compile") == out  # the same greedy answers, decoded through torch.compile
