@@ -90,8 +90,8 @@ class Transformer(nn.Module):
         with torch.device("cpu"):  # real numbers even when the weights are built on the meta device
             self.freqs_cis = rope.precompute_freqs_cis(params.head_dim, params.max_seq_len * 2, params.rope_theta)
         self.caches: nn.ModuleList | None = None
-        self.decode_output: Tensor | None = None  # output.weight transposed (dim, vocab), for cached decoding on CPU
-        self.decode_stamp: list | None = None  # which weights the decoding copy was made from, in which layout
+        self.decode_output: Tensor | None = None  # output.weight for cached decoding on CPU, (dim, vocab) or (vocab, dim)
+        self.decode_stamp: list | None = None  # which weights the decoding copy was made from
         self.decode_compiled = False  # the copy's layout (`TransformerBlock.prepare_decoding`)
 
     def forward(self, tokens: Tensor, start_pos: int = 0, mask: Tensor | None = None,
@@ -140,9 +140,8 @@ class Transformer(nn.Module):
         in this layout."""
         params = list(self.parameters())
         # where each weight lives and how often it was written in place; inference tensors keep no count: copy again
-        tracked = not any(p.is_inference() for p in params)
-        stamp = [compiled] + [(p.data_ptr(), p._version) for p in params] if tracked else None
-        if stamp is not None and stamp == self.decode_stamp:
+        stamp = None if any(p.is_inference() for p in params) else [(p.data_ptr(), p._version) for p in params]
+        if stamp is not None and stamp == self.decode_stamp and compiled == self.decode_compiled:
             return  # the copy costs more than a few tokens (a transposing copy of every weight): make it once
         for layer in self.layers:
             layer.prepare_decoding(compiled)
