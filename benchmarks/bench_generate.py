@@ -46,6 +46,7 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="batch sizes to measure")
     a = parser.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -87,7 +88,7 @@ def main():
           f"{a.prompt_len} tokens, {a.new_tokens} new tokens, greedy; {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, transformers {transformers.__version__}")
     rates = {}
-    for bs in (1, 8):
+    for bs in a.batch_sizes:
         prompts = torch.randint(3, a.vocab_size, (bs, a.prompt_len), generator=torch.Generator().manual_seed(bs))
         with torch.inference_mode():  # the same model: equal logits (greedy paths may still part at near-ties)
             diff = (ours(prompts) - theirs(prompts).logits).abs().max().item()

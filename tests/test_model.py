@@ -91,88 +91,15 @@ def test_cache_errors_name_the_values():
     assert model.caches is None
 
 
-def decode_in_steps(model, tokens, prompt: int, plain: bool = False, compiled: bool = False):
-    """The prompt at once, then one token at a time through the cache; plain=True drops the decoding copy first,
-    compiled=True lays it out for compiled steps (run eagerly here: the same arithmetic)."""
-    model.setup_caches(max_batch_size=tokens.shape[0], max_seq_len=tokens.shape[1], compiled=compiled)
-    if plain:
-        model.decode_output = None
-        for layer in model.layers:
-            layer.decode_weights = None
-    steps = [model(tokens[:, :prompt], start_pos=0)]
-    steps += [model(tokens[:, t: t + 1], start_pos=t) for t in range(prompt, tokens.shape[1])]
-    return torch.cat(steps, 1)
-
-
-@pytest.mark.parametrize("n_kv_heads", [1, 2, 4])
-def test_decoding_copy_of_the_weights_gives_the_plain_logits_and_is_freed(n_kv_heads):
-    model = tiny_model(n_kv_heads=n_kv_heads)
-    tokens = torch.randint(0, model.vocab_size, (2, 16))
-    assert model.decode_output is None and all(layer.decode_weights is None for layer in model.layers)
-    with torch.no_grad():
-        fused = decode_in_steps(model, tokens, prompt=6)
-        wqkv, wo, w13, w2 = model.layers[0].decode_weights
-        attn, ffn = model.layers[0].attention, model.layers[0].feed_forward
-        assert torch.equal(wqkv, torch.cat([attn.wq.weight, attn.wk.weight, attn.wv.weight]).T)
-        assert torch.equal(w13, torch.cat([ffn.w1.weight, ffn.w3.weight]).T) and torch.equal(w2, ffn.w2.weight.T)
-        assert torch.equal(wo, attn.wo.weight.T) and torch.equal(model.decode_output, model.output.weight.T)
-        assert all(w.is_contiguous() for w in (wqkv, wo, w13, w2, model.decode_output))
-        model.clear_caches()
-        assert model.decode_output is None and all(layer.decode_weights is None for layer in model.layers)
-        plain = decode_in_steps(model, tokens, prompt=6, plain=True)
-    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=0)
-
-
-def test_compiled_layout_of_the_decoding_copy_gives_the_plain_logits():
-    model = tiny_model(n_kv_heads=2)
-    tokens = torch.randint(0, model.vocab_size, (1, 12))  # one row: the compiled layout's reduction form
-    with torch.no_grad():
-        plain = decode_in_steps(model, tokens, prompt=4, plain=True)
-        model.clear_caches()
-        rows = decode_in_steps(model, tokens, prompt=4, compiled=True)
-        wqkv, wo, w13, w2 = model.layers[0].decode_weights
-        attn, ffn = model.layers[0].attention, model.layers[0].feed_forward
-        assert torch.equal(wqkv, torch.cat([attn.wq.weight, attn.wk.weight, attn.wv.weight]))  # (out, in)
-        assert torch.equal(w13, torch.cat([ffn.w1.weight, ffn.w3.weight])) and torch.equal(w2, ffn.w2.weight)
-        assert torch.equal(wo, attn.wo.weight) and torch.equal(model.decode_output, model.output.weight)
-        model.clear_caches(keep_decoding=True)
-        columns = decode_in_steps(model, tokens, prompt=4)  # the other layout: the copy is made again
-        assert torch.equal(model.layers[0].decode_weights[0], wqkv.T)
-    torch.testing.assert_close(rows, plain, atol=1e-5, rtol=0)
-    torch.testing.assert_close(columns, plain, atol=1e-5, rtol=0)
-
-
-def test_decoding_copy_is_kept_between_generations_and_made_again_after_the_weights_change():
-    model = tiny_model()
-    tokens = torch.randint(0, model.vocab_size, (1, 12))
-    with torch.no_grad():
-        before = decode_in_steps(model, tokens, prompt=4)
-        model.clear_caches(keep_decoding=True)  # as generation does
-        kept = model.layers[0].decode_weights
-        torch.testing.assert_close(decode_in_steps(model, tokens, prompt=4), before, atol=0, rtol=0)
-        assert model.layers[0].decode_weights is kept  # the same weights: no second copy made
-        model.clear_caches(keep_decoding=True)
-    twin = Transformer(model.params)
-    twin.load_state_dict(model.state_dict())
-    full = model(tokens)  # a training step in between: without a cache the copy held is not used, bit for bit
-    assert torch.equal(full, twin(tokens))
-    torch.nn.functional.cross_entropy(full[0, :-1], tokens[0, 1:]).backward()
-    torch.optim.SGD(model.parameters(), lr=1.0).step()
-    with torch.no_grad():
-        after = decode_in_steps(model, tokens, prompt=4)
-        assert model.layers[0].decode_weights is not kept
-        model.clear_caches(keep_decoding=True)
-        full = model(tokens)  # the plain path on the new weights
-    torch.testing.assert_close(after, full, atol=1e-5, rtol=0)
-    assert (after - before).abs().max() > 1e-2
-
-
-def test_no_decoding_copy_off_the_cpu():
-    model = tiny_model()
-    model.setup_caches(max_batch_size=1, max_seq_len=8)
-    model.clear_caches(keep_decoding=True)
-    assert model.decode_output is not None
-    model.to("meta")  # stands for a GPU here: the copy held is of the CPU weights, and none is made off the CPU
-    model.setup_caches(max_batch_size=1, max_seq_len=8)
-    assert model.decode_output is None and all(layer.decode_weights is None for layer in model.layers)
-    assert model(torch.zeros(1, 3, dtype=torch.long, device="meta"), start_pos=0).shape == (1, 3, model.vocab_size)
+def test_init_weights_scales_the_residual_projections_by_one_over_sqrt_2L():
+    args = ModelArgs(dim=256, n_layers=8, n_heads=4, vocab_size=512, multiple_of=32)
+    model = Transformer(args).init_weights(std=0.02, generator=torch.Generator().manual_seed(0))
+    residual = 0.02 / (2 * args.n_layers) ** 0.5
+    for name, p in model.named_parameters():
+        if name.endswith("norm.weight"):
+            assert torch.equal(p, torch.ones_like(p)), name
+        else:
+            expected = residual if name.endswith(("wo.weight", "w2.weight")) else 0.02
+            assert p.std().item() == pytest.approx(expected, rel=0.05), name
+    twin = Transformer(args).init_weights(std=0.02, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values(), strict=True))
