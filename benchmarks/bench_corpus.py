@@ -11,7 +11,7 @@ import itertools
 import time
 
 from mini_llama.data import iter_documents, make_world
-from mini_llama.tokenizer import course_tokenizer
+from mini_llama.shelf import course_tokenizer
 
 
 def main():

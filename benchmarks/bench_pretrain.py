@@ -1,4 +1,4 @@
-"""Pretraining throughput and model FLOPs utilisation (MFU): chapter 07's step against transformers' Llama.
+"""Pretraining throughput and model FLOPs utilisation (MFU): chapter 07a's step against transformers' Llama.
 
 One step is what `mini_llama.pretrain.train` does: next-token loss (`next_token_loss`: bf16 autocast on a GPU, fp32
 master weights), backward, gradient clipping at 1.0 and AdamW with the paper's hyper-parameters (`make_optimizer`).
@@ -19,7 +19,7 @@ import torch
 from mini_llama.checkpoint import hf_config, to_hf_state_dict
 from mini_llama.config import ModelArgs
 from mini_llama.model import Transformer
-from mini_llama.pretrain import TrainConfig, make_optimizer, next_token_loss
+from mini_llama.training import OptimConfig, make_optimizer, next_token_loss
 
 
 def matmul_peak_flops(device: torch.device, repeats: int = 5) -> float:
@@ -53,8 +53,8 @@ class LogitsOnly(torch.nn.Module):
         return self.hf_model(tokens, use_cache=False).logits
 
 
-def make_step(model, cfg: TrainConfig, compile: bool = False):
-    "Chapter 07's optimiser step for any model whose `forward(tokens)` returns logits (compiled if asked)."
+def make_step(model, cfg: OptimConfig, compile: bool = False):
+    "Chapter 07a's optimiser step for any model whose `forward(tokens)` returns logits (compiled if asked)."
     opt = make_optimizer(model, cfg)
     forward = torch.compile(model) if compile else model
 
@@ -93,7 +93,7 @@ def main():
     shape = dict(dim=a.dim, n_heads=a.n_heads, n_kv_heads=a.n_kv_heads, vocab_size=a.vocab_size, multiple_of=32)
     args = (ModelArgs.from_name(a.config, n_layers=a.n_layers, max_seq_len=a.seq_len + 1) if a.config else
             ModelArgs(n_layers=a.n_layers, max_seq_len=a.seq_len + 1, **shape))
-    cfg = TrainConfig(batch_size=a.batch, seq_len=a.seq_len)
+    cfg = OptimConfig()
     ours = Transformer(args).init_weights().to(device).train()
     # the same weights in transformers' layout (q and k rows permuted for its rotate-half RoPE)
     hf_cfg = transformers.LlamaConfig(**hf_config(args), attn_implementation="sdpa")

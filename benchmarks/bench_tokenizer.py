@@ -8,7 +8,8 @@ import itertools
 import time
 
 from mini_llama.data import iter_documents, make_world
-from mini_llama.tokenizer import BPETokenizer, Tokenizer, course_tokenizer_path
+from mini_llama.shelf import course_tokenizer_path
+from mini_llama.tokenizer import BPETokenizer, Tokenizer
 
 
 def chars_per_second(encode, texts, repeats=3) -> float:

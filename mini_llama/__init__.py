@@ -14,8 +14,9 @@ Modules:
 - `mini_llama.data.samples`: Writes the small samples committed in `datasets/samples/`: a few records of every TinyWorld data set.
 - `mini_llama.data.tasks`: TinyWorld's tasks: prompts with a gold reference answer and a checker scoring any response in [0, 1].
 - `mini_llama.data.world`: TinyWorld's world: fictional countries, cities, people and pets with known attributes, fixed by a seed.
-- `mini_llama.distributed`: Scaling `mini_llama.pretrain.train` out over processes. Plain module, taught by no chapter (chapter 07 explains why).
+- `mini_llama.distributed`: Scaling `mini_llama.pretrain.train` out over processes. Plain module, taught by no chapter (chapter 07b explains why).
 - `mini_llama.eval`: The evaluation harness: a model's answers to held-out TinyWorld prompts, scored by the gold checkers.
-- `mini_llama.recipe`: The main job, `mini-llama recipe`: build every stage of the course from nothing, measure each, write a report."""
+- `mini_llama.recipe`: The main job, `mini-llama recipe`: build every stage of the course from nothing, measure each, write a report.
+- `mini_llama.shelf`: The shelf of course stages: every artifact the course builds (tokenizer, base model, SFT model, and each later stage), declared once."""
 
 __version__ = "0.1.0"

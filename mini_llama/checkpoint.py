@@ -2,11 +2,13 @@
 
 # %% auto #0
 __all__ = ['SHARD_DIM', 'check_state_dict', 'model_from_state_dict', 'merge_shards', 'load_meta', 'save_meta', 'hf_config',
-           'args_from_hf_config', 'to_hf_state_dict', 'from_hf_state_dict', 'save_hf', 'load_hf']
+           'args_from_hf_config', 'to_hf_state_dict', 'from_hf_state_dict', 'save_hf', 'load_hf', 'save_model_file',
+           'load_model_file']
 
 # %% ../chapters/05b_checkpoints.ipynb #48bf7e75
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -207,3 +209,14 @@ def load_hf(model_dir: str | os.PathLike) -> model_lib.Transformer:
         hf.update(load_file(model_dir / name))
     args = args_from_hf_config(json.loads((model_dir / "config.json").read_text()))
     return model_from_state_dict(args, from_hf_state_dict(hf, args, str(model_dir)), str(model_dir))
+
+# %% ../chapters/05b_checkpoints.ipynb #bc732020
+def save_model_file(model: model_lib.Transformer, path: str | os.PathLike, **meta) -> Path:
+    "Write `model` (its weights and `ModelArgs`) and `meta` (plain values: its recipe, metrics...) to one file, atomically."
+    return artifacts.atomic_save({"model": model.state_dict(), "model_args": asdict(model.params), **meta}, path)
+
+
+def load_model_file(path: str | os.PathLike) -> model_lib.Transformer:
+    "A model written by `save_model_file`, shapes checked, in eval mode."
+    state = torch.load(path, weights_only=True)
+    return model_from_state_dict(config.ModelArgs(**state["model_args"]), state["model"], str(path)).eval()

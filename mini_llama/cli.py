@@ -86,7 +86,8 @@ def run_pretrain(args) -> int:
     from mini_llama.data import iter_documents, load_text_files, make_world
     from mini_llama.model import Transformer
     from mini_llama.pretrain import PackedStream, TrainConfig, train
-    from mini_llama.tokenizer import course_tokenizer
+    from mini_llama.shelf import course_tokenizer
+    from mini_llama.training import OptimConfig
 
     rank, world_size = distributed.setup()
     tok = course_tokenizer()
@@ -98,12 +99,11 @@ def run_pretrain(args) -> int:
         texts = load_text_files(args.data.split(","))
         n_valid = max(1, len(texts) // 20)  # the last 5 % of the documents are held out
         documents = {"train": lambda: itertools.cycle(texts[:-n_valid]), "valid": lambda: itertools.cycle(texts[-n_valid:])}
-    cfg = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len,
-                      grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps, seed=args.seed)
-    torch.manual_seed(args.seed)
+    cfg = TrainConfig(OptimConfig(max_steps=args.steps, lr=args.lr, warmup_steps=args.warmup_steps,
+                                  grad_accum=args.grad_accum), batch_size=args.batch_size, seq_len=args.seq_len)
     params = ModelArgs.from_name(args.config, vocab_size=tok.n_words, max_seq_len=max(args.seq_len, 64))
     with distributed.device():  # built where it trains: a 7B model never passes through the CPU's memory whole
-        model = Transformer(params).init_weights()
+        model = Transformer(params).init_weights(generator=torch.Generator(distributed.device()).manual_seed(args.seed))
     model = distributed.wrap_model(model, args.strategy, args.activation_checkpointing, args.compile)
     stream = lambda split: PackedStream(documents[split], tok, args.seq_len)  # noqa: E731
     # every rank trains and evaluates (FSDP needs them all); rank 0 writes the metrics and the one checkpoint

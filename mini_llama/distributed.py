@@ -1,4 +1,4 @@
-"""Scaling `mini_llama.pretrain.train` out over processes. Plain module, taught by no chapter (chapter 07 explains why).
+"""Scaling `mini_llama.pretrain.train` out over processes. Plain module, taught by no chapter (chapter 07b explains why).
 
 The same entry point runs alone or under `torchrun --nproc_per_node=N`: `setup()` reads torchrun's environment,
 `shard_stream` gives every rank its own slice of each global batch, and `wrap_model` shards the model with PyTorch

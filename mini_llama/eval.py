@@ -163,9 +163,7 @@ def fact_recall(model, tokenizer, world: data.World, split: str = "train", max_g
 def validation_loss(model, tokenizer, world: data.World, seq_len: int = 256, batch_size: int = 16,
                     n_batches: int = 4) -> float:
     "Next-token loss on the start of TinyWorld's held-out corpus ('valid'): the same text for every model."
-    stream = pretrain.tinyworld_stream(world, "valid", tokenizer, seq_len)
-    return pretrain.evaluate(model, stream, pretrain.TrainConfig(batch_size=batch_size, seq_len=seq_len,
-                                                                 eval_batches=n_batches))
+    return pretrain.evaluate(model, pretrain.tinyworld_stream(world, "valid", tokenizer, seq_len), batch_size, n_batches)
 
 
 @dataclass

@@ -1,68 +1,67 @@
 """The main job, `mini-llama recipe`: build every stage of the course from nothing, measure each, write a report.
 
-Plain module, taught by no chapter (each stage is built by its chapter's module). A stage is a name, a function that
-returns its model (cached artifacts are reused, missing ones rebuilt deterministically with a progress bar) and how it
-is asked (`chat`, or `few-shot` for a base model). Later stages of the recipe add theirs to `STAGES`; every stage is
-measured by `mini_llama.eval` unchanged and gets a row of the scoreboard.
+Plain module, taught by no chapter (each stage is built by its chapter's module). The stages are the shelf's
+(`mini_llama.shelf`): each is declared once, with its recipe, the stages it starts from, how it is asked (`chat`, or
+`few-shot` for a base model) and its aims. Every model stage is built or loaded (missing artifacts rebuilt
+deterministically with a progress bar), measured by `mini_llama.eval` unchanged, and gets a row of the scoreboard;
+the aims of every stage are checked on those rows. A new stage is one declaration on the shelf.
 """
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import mini_llama.data as data
 import mini_llama.eval as ev
-import mini_llama.pretrain as pretrain
-import mini_llama.sft as sft
-import mini_llama.tokenizer as tokenizer_lib
-
-SFT_HELPFULNESS_AIM = 0.8
+import mini_llama.sft  # noqa: F401 (its chapter's module declares the SFT stage, and its own the base model)
+import mini_llama.shelf as shelf
 
 
-@dataclass
-class Stage:
-    name: str
-    build: Callable  # () -> Transformer, from the artifact cache or rebuilt
-    prompting: str = "chat"  # or "few-shot"
+def measured_stages() -> list[str]:
+    "The stages on the shelf that are models to ask, in the course's order (the tokenizer is built, not asked)."
+    return [name for name, stage in shelf.STAGES.items() if stage.prompting is not None]
 
 
-STAGES = [Stage("base (few-shot)", pretrain.base_model, "few-shot"), Stage("SFT", sft.sft_model)]
+def row_label(stage: shelf.Stage) -> str:
+    return stage.name if stage.prompting == "chat" else f"{stage.name} ({stage.prompting})"
 
 
-def stage_prompts(stage: Stage, tokenizer, world: data.World, evalset: ev.EvalSet) -> list[list[int]]:
+def stage_prompts(stage: shelf.Stage, tokenizer, world: data.World, evalset: ev.EvalSet) -> list[list[int]]:
     if stage.prompting == "few-shot":
         return ev.few_shot_prompts(tokenizer, evalset.dialogs(), ev.few_shot_examples(world))
     return ev.chat_prompts(tokenizer, evalset.dialogs())
 
 
-def aims(board: ev.Scoreboard) -> list[tuple[str, bool]]:
-    "The recipe's aims, each with whether this run meets it."
-    rows = {row.stage: row for row in board}
-    base, tuned = rows["base (few-shot)"].helpfulness, rows["SFT"].helpfulness
-    return [(f"SFT gold helpfulness {tuned:.3f} >= {SFT_HELPFULNESS_AIM}", tuned >= SFT_HELPFULNESS_AIM),
-            (f"few-shot base model's helpfulness {base:.3f} is clearly lower (by more than 0.3)", base < tuned - 0.3)]
+def aims(rows: dict[str, ev.StageRow], stages: list[str]) -> list[tuple[str, bool]]:
+    "Every measured stage's aims, each with whether this run meets it (a stage's aims may read its parents' rows)."
+    results = []
+    for name in stages:
+        stage = shelf.stage(name)
+        if stage.aims is not None and all(p in rows for p in (name, *stage.parents) if shelf.stage(p).prompting):
+            results += stage.aims(rows)
+    return results
 
 
-def run(out: Path, stages: list[Stage] | None = None) -> tuple[ev.Scoreboard, bool]:
-    """Build and measure every stage, print the scoreboard, write `out/README.md` with its figure; True if every aim
-    is met."""
-    stages = stages or STAGES
+def run(out: Path, stages: list[str] | None = None, world_seed: int = 0) -> tuple[ev.Scoreboard, bool]:
+    """Build and measure every stage on the shelf (or those named), print the scoreboard, write `out/README.md` with
+    its figure; True if every aim is met. Held-out prompts come from the world of `world_seed`."""
+    stages = measured_stages() if stages is None else stages
     started = time.perf_counter()
-    tokenizer = tokenizer_lib.course_tokenizer()  # trained in seconds when missing
-    world = data.make_world(seed=0)
+    tokenizer = shelf.course_tokenizer()  # trained in seconds when missing
+    world = data.make_world(seed=world_seed)
     evalset = ev.eval_set(world, "valid")
-    board, answers, seconds = ev.Scoreboard(), {}, {}
-    for stage in stages:
-        t0 = time.perf_counter()
-        print(f"[{stage.name}] building (or loading) the model", flush=True)
-        model = stage.build()
-        print(f"[{stage.name}] measuring on {len(evalset.items)} held-out prompts", flush=True)
-        row, answers[stage.name] = ev.measure_stage(stage.name, model, tokenizer, world, evalset,
-                                                    stage_prompts(stage, tokenizer, world, evalset))
+    board, rows, answers, seconds = ev.Scoreboard(), {}, {}, {}
+    for name in stages:
+        stage, t0 = shelf.stage(name), time.perf_counter()
+        label = row_label(stage)
+        print(f"[{label}] building (or loading) the model", flush=True)
+        model = shelf.load(name)
+        print(f"[{label}] measuring on {len(evalset.items)} held-out prompts", flush=True)
+        row, answers[label] = ev.measure_stage(label, model, tokenizer, world, evalset,
+                                               stage_prompts(stage, tokenizer, world, evalset))
         board.append(row)
-        seconds[stage.name] = time.perf_counter() - t0
-    results = aims(board)
+        rows[name] = row
+        seconds[label] = time.perf_counter() - t0
+    results = aims(rows, stages)
     print("\n" + board.markdown() + "\n")
     for claim, ok in results:
         print(f"{'met' if ok else 'NOT MET'}: {claim}")

@@ -20,7 +20,7 @@ from mini_llama.eval import (
 )
 from mini_llama.generation import generate
 from mini_llama.model import Transformer
-from mini_llama.tokenizer import course_tokenizer
+from mini_llama.shelf import course_tokenizer
 
 TOK = course_tokenizer()
 WORLD = make_world(0)
@@ -102,3 +102,16 @@ def test_scoreboard_is_a_list_of_stage_rows_printed_as_markdown():
         "|---|---|---|---|---|---|",
         "| base | 1.235 | 0.900 | 0.100 | 0.000 | 0.000 |",
         "| SFT | 1.300 | 0.850 | 0.900 | 1.000 | 0.050 |"]
+
+
+def test_fact_recall_counts_a_completion_only_when_it_starts_with_the_answer(monkeypatch):
+    import mini_llama.eval as ev
+    from mini_llama.data import fact_completions
+
+    facts = fact_completions(WORLD, "train")
+    right = [f"{f.answer}." for f in facts]
+    half = [r if i % 2 == 0 else "Nobody knows." for i, r in enumerate(right)]
+    glued = [f"{f.answer}x." for f in facts]  # the answer, but not followed by a word boundary
+    for completions, expected in ((right, 1.0), (half, (len(facts) + 1) // 2 / len(facts)), (glued, 0.0)):
+        monkeypatch.setattr(ev, "respond", lambda *a, answers=completions, **k: answers)
+        assert ev.fact_recall(None, TOK, WORLD) == pytest.approx(expected)

@@ -15,10 +15,12 @@ from mini_llama.generation import (
     fit_dialog,
     generate,
     generate_stream,
+    next_token,
     sample_top_p,
 )
 from mini_llama.model import Transformer
-from mini_llama.tokenizer import course_tokenizer, course_tokenizer_path, encode_dialog
+from mini_llama.shelf import course_tokenizer, course_tokenizer_path
+from mini_llama.tokenizer import encode_dialog
 
 VOCAB = 2048  # the course tokenizer's
 
@@ -87,6 +89,17 @@ def test_top_p_draws_only_from_the_nucleus_with_renormalised_frequencies():
     assert freq[~nucleus].sum() == 0
     # 5 standard errors of a frequency estimated from n draws: a seeded test that fails only on a real bias
     assert ((freq - expected).abs() <= 5 * (expected * (1 - expected) / n).sqrt()).all()
+
+
+def test_sampling_draws_from_the_softmax_of_the_logits_divided_by_the_temperature():
+    logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0])
+    n = 40_000
+    for temperature in (0.5, 2.0):
+        draws = next_token(logits.expand(n, -1).clone(), temperature, 1.0, torch.Generator().manual_seed(0))
+        freq = torch.bincount(draws, minlength=5).double() / n
+        expected = torch.softmax(logits.double() / temperature, dim=-1)
+        # 5 standard errors of a frequency estimated from n draws: a seeded test that fails only on a real bias
+        assert ((freq - expected).abs() <= 5 * (expected * (1 - expected) / n).sqrt()).all(), temperature
 
 
 def test_temperature_sampling_is_seeded():

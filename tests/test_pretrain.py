@@ -1,5 +1,6 @@
-"""Pretraining: packing, the schedule and optimiser, exact resume, a NaN stop that keeps the last checkpoint."""
+"""Pretraining: packing, evaluation, exact resume, a NaN stop that keeps the last checkpoint."""
 
+import dataclasses
 import itertools
 
 import pytest
@@ -8,8 +9,9 @@ import torch
 from mini_llama.config import ModelArgs
 from mini_llama.data import iter_documents, make_world
 from mini_llama.model import Transformer
-from mini_llama.pretrain import PackedStream, TrainConfig, lr_at, make_optimizer, train
-from mini_llama.tokenizer import course_tokenizer
+from mini_llama.pretrain import PackedStream, TrainConfig, evaluate, train
+from mini_llama.shelf import course_tokenizer
+from mini_llama.training import OptimConfig
 
 TOK = course_tokenizer()
 WORLD = make_world(0)
@@ -44,25 +46,17 @@ def test_stream_position_round_trips():
     assert torch.equal(a.next_batch(5), b.next_batch(5))
 
 
-def test_schedule_warms_up_then_decays_to_ten_percent():
-    cfg = TrainConfig(max_steps=1000, warmup_steps=100, lr=3e-3)
-    assert lr_at(0, cfg) == pytest.approx(3e-5)
-    assert lr_at(99, cfg) == pytest.approx(3e-3)
-    assert lr_at(1000, cfg) == pytest.approx(3e-4)
-    after = [lr_at(s, cfg) for s in range(100, 1001)]
-    assert all(x >= y for x, y in zip(after, after[1:], strict=False))
-
-
-def test_optimiser_has_the_papers_hyperparameters():
-    opt = make_optimizer(tiny_model(), TrainConfig())
-    decayed, plain = opt.param_groups
-    assert opt.defaults["betas"] == (0.9, 0.95) and opt.defaults["eps"] == 1e-5
-    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
-    assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
-
-
-CFG = TrainConfig(max_steps=8, batch_size=4, seq_len=32, warmup_steps=2, lr=3e-3, checkpoint_every=100,
+CFG = TrainConfig(OptimConfig(max_steps=8, warmup_steps=2, lr=3e-3), batch_size=4, seq_len=32, checkpoint_every=100,
                   eval_every=4, eval_batches=1)
+
+
+def test_evaluate_reads_the_stream_from_its_start_every_time():
+    model, valid = tiny_model(), stream(split="valid")
+    first = evaluate(model, valid, batch_size=4, n_batches=2)
+    assert evaluate(model, valid, batch_size=4, n_batches=2) == first  # not the batches after the first call's
+    assert evaluate(model, stream(split="valid"), batch_size=4, n_batches=2) == first
+    valid.next_batch(3)  # a stream read elsewhere is rewound too
+    assert evaluate(model, valid, batch_size=4, n_batches=2) == first
 
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
@@ -84,7 +78,7 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint_and_logs_each_step_once(
 
     import mini_llama.pretrain as pretrain
 
-    cfg = TrainConfig(**{**CFG.__dict__, "checkpoint_every": 3})
+    cfg = dataclasses.replace(CFG, checkpoint_every=3)
     whole = tiny_model()
     train(whole, cfg, stream(), tmp_path / "whole", progress=False)
     save = pretrain.save_checkpoint
@@ -108,10 +102,11 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint_and_logs_each_step_once(
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
-    cfg = TrainConfig(**{**CFG.__dict__, "checkpoint_every": 2})
+    cfg = dataclasses.replace(CFG, checkpoint_every=2)
     train(tiny_model(), cfg, stream(), tmp_path, stop_at=2, progress=False)
     saved = (tmp_path / "checkpoint.pt").read_bytes()
-    exploding = TrainConfig(**{**cfg.__dict__, "lr": float("inf")})  # step 2's update makes the weights infinite
+    # step 2's update makes the weights infinite
+    exploding = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=float("inf")))
     with pytest.raises(FloatingPointError, match=r"nan at step 3.*checkpoint.pt, is left as it was"):
         train(tiny_model(), exploding, stream(), tmp_path, resume=True, progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == saved

@@ -1,6 +1,7 @@
 """Scaling out: two gloo processes (FSDP, and DDP) follow the one-process run with the same global batch, and an FSDP
 run resumes exactly from its one checkpoint file."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -14,10 +15,11 @@ from mini_llama.config import ModelArgs
 from mini_llama.data import iter_documents, make_world
 from mini_llama.distributed import full_state_dict, shard_stream, wrap_model
 from mini_llama.model import Transformer
-from mini_llama.pretrain import PackedStream, TrainConfig, next_token_loss, train
-from mini_llama.tokenizer import course_tokenizer
+from mini_llama.pretrain import PackedStream, TrainConfig, train
+from mini_llama.shelf import course_tokenizer
+from mini_llama.training import OptimConfig, next_token_loss
 
-CFG = TrainConfig(max_steps=4, batch_size=2, seq_len=32, warmup_steps=2, checkpoint_every=100)
+CFG = TrainConfig(OptimConfig(max_steps=4, warmup_steps=2), batch_size=2, seq_len=32, checkpoint_every=100)
 
 
 def run(rank: int, world_size: int, strategy: str, out_dir: str, port: int, stop_at: int | None = None,
@@ -31,7 +33,7 @@ def run(rank: int, world_size: int, strategy: str, out_dir: str, port: int, stop
     model = Transformer(ModelArgs.from_name("tiny", vocab_size=tok.n_words, max_seq_len=64)).init_weights()
     model = wrap_model(model, strategy)
     stream = PackedStream(lambda: iter_documents(world, split="train", seed=0), tok, CFG.seq_len)
-    cfg = TrainConfig(**{**CFG.__dict__, "batch_size": CFG.batch_size * 2 // world_size})
+    cfg = dataclasses.replace(CFG, batch_size=CFG.batch_size * 2 // world_size)
     history = train(model, cfg, shard_stream(stream, rank, world_size), out_dir, stop_at=stop_at, resume=resume,
                     progress=False)
     losses = [h["loss"] for h in history]  # already the mean over ranks

@@ -1,26 +1,38 @@
-"""The main job: every stage measured by the same harness, a scoreboard printed and a report written."""
+"""The main job: every stage measured by the same harness, a scoreboard printed and a report written, the aims read
+from the shelf."""
 
-import torch
+import pytest
 
-from mini_llama import recipe
-from mini_llama.config import ModelArgs
-from mini_llama.model import Transformer
-from mini_llama.tokenizer import course_tokenizer
-
-
-def untrained_model() -> Transformer:
-    torch.manual_seed(0)
-    args = ModelArgs.from_name("tiny", vocab_size=course_tokenizer().n_words, max_seq_len=256)
-    return Transformer(args).init_weights().eval()
+from mini_llama import eval as ev
+from mini_llama import recipe, shelf
+from mini_llama.data import make_world
 
 
-def test_the_recipe_scores_every_stage_prints_the_scoreboard_and_writes_the_report(tmp_path, capsys):
-    stages = [recipe.Stage("base (few-shot)", untrained_model, "few-shot"), recipe.Stage("SFT", untrained_model)]
-    board, passed = recipe.run(tmp_path, stages)
+def test_the_course_stages_are_on_the_shelf_in_order():
+    assert list(shelf.STAGES)[:3] == ["tokenizer", "base", "SFT"]
+    assert recipe.measured_stages()[:2] == ["base", "SFT"]
+
+
+def test_the_recipe_scores_every_stage_prints_the_scoreboard_and_writes_the_report(tmp_path, capsys, monkeypatch):
+    evalset = ev.eval_set(make_world(seed=0), "valid")
+    references = [t.reference for t in evalset.tasks] + ["I can't help with that."] * len(evalset.unsafe)
+    references += ["Sure."] * len(evalset.borderline)
+
+    def gold_or_silent(model, prompts, tokenizer, **kw):
+        # the SFT stage answers with the gold references, the base model with nothing: known scores
+        return references if model == "SFT" else [""] * len(prompts)
+
+    monkeypatch.setattr(ev, "respond", gold_or_silent)
+    monkeypatch.setattr(ev, "fact_recall", lambda *a, **k: 0.0)
+    monkeypatch.setattr(ev, "validation_loss", lambda *a, **k: 1.0)
+    load = shelf.load  # each model stands as its name (only its answers matter here); the tokenizer is real
+    monkeypatch.setattr(shelf, "load", lambda name, *a, **k: load(name) if name == "tokenizer" else name)
+    board, passed = recipe.run(tmp_path, ["base", "SFT"])
+    expected = ev.score_responses(evalset, references)
     assert [row.stage for row in board] == ["base (few-shot)", "SFT"]
-    assert not passed  # an untrained model helps no one: the recipe's aims are not met, and it says so
-    assert board[1].helpfulness < recipe.SFT_HELPFULNESS_AIM
+    assert board[1].helpfulness == pytest.approx(expected["helpfulness"]) and board[1].helpfulness > 0.9
+    assert board[0].helpfulness == 0.0
     printed, report = capsys.readouterr().out, (tmp_path / "README.md").read_text()
     assert board.markdown() in printed and board.markdown() in report
-    assert f"NOT MET: SFT gold helpfulness {board[1].helpfulness:.3f} >= 0.8" in report
+    assert f"met: SFT gold helpfulness {board[1].helpfulness:.3f} >= 0.8" in report and passed
     assert "![scoreboard](scoreboard.png)" in report and (tmp_path / "scoreboard.png").stat().st_size > 10_000

@@ -1,15 +1,27 @@
 """Supervised fine-tuning: the loss is on the assistant's tokens only (eos included), and packed dialogues do not see
 one another (block-diagonal mask, positions restarting at each dialogue)."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from mini_llama.config import ModelArgs
 from mini_llama.data import make_world, sft_dialogs
 from mini_llama.model import Transformer
-from mini_llama.pretrain import lr_at
-from mini_llama.sft import IGNORE, SFTConfig, dialog_example, epoch_batches, pack_examples, sft_loss, train_sft
-from mini_llama.tokenizer import course_tokenizer, encode_dialog_for_training
+from mini_llama.sft import (
+    IGNORE,
+    SFTConfig,
+    dialog_example,
+    epoch_batches,
+    pack_examples,
+    sft_loss,
+    sft_validation_loss,
+    train_sft,
+)
+from mini_llama.shelf import course_tokenizer
+from mini_llama.tokenizer import encode_dialog_for_training
+from mini_llama.training import OptimConfig, lr_at, sequence_logprobs
 
 TOK = course_tokenizer()
 DIALOGS = sft_dialogs(make_world(0), "train", 12, seed=0)
@@ -100,7 +112,7 @@ def test_each_epoch_shows_every_dialogue_once_in_a_new_order():
 
 
 def test_sft_training_is_bit_reproducible_and_lowers_the_loss():
-    cfg = SFTConfig(epochs=2, batch_size=2, seq_len=256, lr=3e-3, warmup_steps=2)
+    cfg = SFTConfig(epochs=2, batch_size=2, seq_len=256, optim=OptimConfig(lr=3e-3, warmup_steps=2))
     runs = []
     for _ in range(2):
         model = tiny_model()
@@ -109,5 +121,22 @@ def test_sft_training_is_bit_reproducible_and_lowers_the_loss():
     (h1, s1), (h2, s2) = runs
     assert h1 == h2 and all(torch.equal(s1[k], s2[k]) for k in s1)
     assert h1[-1]["loss"] < h1[0]["loss"]
-    tcfg = cfg.train_config(max_steps=len(h1))  # pretraining's schedule: warm-up, then cosine over both epochs
+    tcfg = dataclasses.replace(cfg.optim, max_steps=len(h1))  # the training layer's schedule over both epochs
     assert [h["lr"] for h in h1] == [lr_at(step, tcfg) for step in range(len(h1))]
+
+
+def test_validation_loss_is_the_mean_over_the_assistants_tokens_only():
+    model = tiny_model().eval()
+    ids_masks = [encode_dialog_for_training(TOK, d) for d in DIALOGS[:4]]
+    logprobs = []
+    with torch.no_grad():
+        for ids, mask in ids_masks:  # each dialogue alone: the log-probability of each assistant token (and its eos)
+            lp = sequence_logprobs(model, torch.tensor([ids]), torch.tensor([mask]))
+            logprobs += lp[0, torch.tensor(mask)].tolist()
+    expected = -sum(logprobs) / len(logprobs)
+    assert sft_validation_loss(model, TOK, DIALOGS[:4]) == pytest.approx(expected, abs=1e-4)
+    with torch.no_grad():
+        every = [sequence_logprobs(model, torch.tensor([ids]), torch.arange(len(ids))[None] > 0)[0, 1:]
+                 for ids, _ in ids_masks]
+    every_token = -torch.cat(every).mean().item()
+    assert abs(every_token - expected) > 0.01  # the two differ here, so the test can tell them apart

@@ -7,11 +7,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mini_llama.data import iter_documents, make_world
+from mini_llama.shelf import course_tokenizer, course_tokenizer_path
 from mini_llama.tokenizer import (
     BPETokenizer,
     Tokenizer,
-    course_tokenizer,
-    course_tokenizer_path,
     encode_dialog,
     encode_dialog_for_training,
     read_sentencepiece_model,
