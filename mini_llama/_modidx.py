@@ -199,6 +199,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                       'mini_llama/tokenizer.py'),
                                       'mini_llama.tokenizer.course_training_documents': ( 'tokenizer.html#course_training_documents',
                                                                                           'mini_llama/tokenizer.py'),
+                                      'mini_llama.tokenizer.decode_utf8_bytewise': ( 'tokenizer.html#decode_utf8_bytewise',
+                                                                                     'mini_llama/tokenizer.py'),
                                       'mini_llama.tokenizer.encode_dialog': ('tokenizer.html#encode_dialog', 'mini_llama/tokenizer.py'),
                                       'mini_llama.tokenizer.encode_dialog_for_training': ( 'tokenizer.html#encode_dialog_for_training',
                                                                                            'mini_llama/tokenizer.py'),

@@ -2,10 +2,10 @@
 
 # %% auto #0
 __all__ = ['NORMAL', 'UNKNOWN', 'CONTROL', 'USER_DEFINED', 'UNUSED', 'BYTE', 'BPE', 'LLAMA2_TRAINER_SETTINGS',
-           'COURSE_VOCAB_SIZE', 'COURSE_TRAINING_DOCUMENTS', 'SPACE', 'B_INST', 'E_INST', 'B_SYS', 'E_SYS',
-           'SPECIAL_TAGS', 'SentencePieceModel', 'read_sentencepiece_model', 'train_tokenizer',
-           'course_training_documents', 'course_tokenizer_path', 'Tokenizer', 'course_tokenizer', 'BPETokenizer',
-           'encode_dialog', 'encode_dialog_for_training']
+           'COURSE_VOCAB_SIZE', 'COURSE_TRAINING_DOCUMENTS', 'SPACE', 'UNKNOWN_SURFACE', 'ESCAPED_BYTES', 'B_INST',
+           'E_INST', 'B_SYS', 'E_SYS', 'SPECIAL_TAGS', 'SentencePieceModel', 'read_sentencepiece_model',
+           'train_tokenizer', 'course_training_documents', 'course_tokenizer_path', 'Tokenizer', 'course_tokenizer',
+           'decode_utf8_bytewise', 'BPETokenizer', 'encode_dialog', 'encode_dialog_for_training']
 
 # %% ../chapters/01_tokenizer.ipynb #5a8962cf
 import functools
@@ -156,7 +156,12 @@ class Tokenizer:
     def __init__(self, model_path: str | os.PathLike):
         if not Path(model_path).is_file():
             raise FileNotFoundError(f"no SentencePiece model at {model_path}")
-        self.sp_model = spm.SentencePieceProcessor(model_file=str(model_path))
+        try:
+            self.sp_model = spm.SentencePieceProcessor(model_file=str(model_path))
+        except RuntimeError as err:  # SentencePiece's C++ parser reports a damaged file this way
+            size = Path(model_path).stat().st_size
+            raise ValueError(f"{model_path} is not a readable SentencePiece model ({size:,} bytes: {err}); expected a "
+                             f"tokenizer.model written by SentencePiece's trainer") from None
         self.n_words: int = self.sp_model.vocab_size()
         self.bos_id: int = self.sp_model.bos_id()
         self.eos_id: int = self.sp_model.eos_id()
@@ -183,6 +188,16 @@ def course_tokenizer(vocab_size: int = COURSE_VOCAB_SIZE) -> Tokenizer:
 
 # %% ../chapters/01_tokenizer.ipynb #cf4b4ba5
 SPACE = "\u2581"  # ▁, SentencePiece's visible space
+UNKNOWN_SURFACE = " \u2047 "  # how SentencePiece shows <unk> in decoded text
+# surrogateescape decodes each byte of an invalid sequence to its own lone surrogate, U+DC80 + (byte - 0x80)
+ESCAPED_BYTES = {0xDC80 + b: "\ufffd" for b in range(128)}
+
+
+def decode_utf8_bytewise(raw: bytes) -> str:
+    "UTF-8 text of `raw` with one U+FFFD per invalid byte, as SentencePiece decodes byte pieces."
+    # Python's errors="replace" gives one U+FFFD per maximal invalid run: b"\xe4\x83", a character cut short,
+    # would be one there and is two in SentencePiece
+    return raw.decode("utf-8", errors="surrogateescape").translate(ESCAPED_BYTES)
 
 
 class BPETokenizer:
@@ -257,6 +272,8 @@ class BPETokenizer:
 
     def encode(self, s: str, bos: bool = False, eos: bool = False) -> list[int]:
         "Token ids of `s`, as SentencePiece's encode gives them, with bos/eos if asked."
+        if not isinstance(s, str):  # as Tokenizer.encode: None would otherwise encode as nothing
+            raise TypeError(f"encode takes a str, got {type(s).__name__}")
         ids = [self.bos_id] if bos else []
         for piece in self._merge(self._symbols(self.normalize(s))):
             if piece in self.piece_ids:
@@ -268,25 +285,27 @@ class BPETokenizer:
         return ids + ([self.eos_id] if eos else [])
 
     def decode(self, ids: list[int]) -> str:
-        "Text of `ids`: bytes reassembled into UTF-8, ▁ back to spaces, the dummy prefix dropped, controls skipped."
+        "Text of `ids` as SentencePiece decodes any id list: bytes reassembled, ▁ back to spaces, controls skipped."
         m, out, pending = self.model, [], bytearray()
+        # the dummy prefix is the ▁ that starts the first visible piece; after a byte or <unk> there is none to drop
+        at_start = m.add_dummy_prefix or m.remove_extra_whitespaces  # the settings under which SentencePiece drops it
         for i in ids:
             if not 0 <= i < self.n_words:
                 raise ValueError(f"token id {i} is outside the vocabulary [0, {self.n_words})")
             if m.types[i] == BYTE:
                 pending.append(int(m.pieces[i][3:5], 16))
+                at_start = False
                 continue
-            if pending:
-                out.append(pending.decode("utf-8", errors="replace"))
-                pending.clear()
+            out.append(decode_utf8_bytewise(pending))  # any other piece, a control too, ends a run of bytes
+            pending.clear()
+            if m.types[i] == CONTROL:
+                continue
             if m.types[i] == UNKNOWN:
-                out.append(" \u2047 ")
-            elif m.types[i] != CONTROL:
-                out.append(m.pieces[i].replace(SPACE, " "))
-        if pending:
-            out.append(pending.decode("utf-8", errors="replace"))
-        text = "".join(out)
-        return text[1:] if m.add_dummy_prefix and text.startswith(" ") else text
+                out.append(UNKNOWN_SURFACE)
+            else:
+                out.append((m.pieces[i].removeprefix(SPACE) if at_start else m.pieces[i]).replace(SPACE, " "))
+            at_start = False
+        return "".join(out) + decode_utf8_bytewise(pending)
 
 # %% ../chapters/01_tokenizer.ipynb #583c0e82
 B_INST, E_INST = "[INST]", "[/INST]"
@@ -303,6 +322,9 @@ def _turns(dialog: list[dict]) -> list[dict]:
             raise ValueError(f"message {i} must be a dict with keys 'role' and 'content', got {msg!r}")
         if msg["role"] not in ("system", "user", "assistant"):
             raise ValueError(f"message {i} has role {msg['role']!r}; expected 'system', 'user' or 'assistant'")
+        if not isinstance(msg["content"], str):  # None or a list of parts (other APIs' formats) has no text to tag
+            raise ValueError(f"message {i} has content {msg['content']!r} of type {type(msg['content']).__name__}; "
+                             f"expected a str")
         tag = next((t for t in SPECIAL_TAGS if t in msg["content"]), None)
         if tag:
             raise ValueError(f"message {i} contains the special tag {tag!r}, which only the chat format may write")
