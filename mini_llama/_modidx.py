@@ -25,6 +25,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'mini_llama.checkpoint': { 'mini_llama.checkpoint._hf_names': ('checkpoints.html#_hf_names', 'mini_llama/checkpoint.py'),
                                        'mini_llama.checkpoint._json_type': ('checkpoints.html#_json_type', 'mini_llama/checkpoint.py'),
                                        'mini_llama.checkpoint._permute_qk': ('checkpoints.html#_permute_qk', 'mini_llama/checkpoint.py'),
+                                       'mini_llama.checkpoint._refusal': ('checkpoints.html#_refusal', 'mini_llama/checkpoint.py'),
                                        'mini_llama.checkpoint._rope_theta': ('checkpoints.html#_rope_theta', 'mini_llama/checkpoint.py'),
                                        'mini_llama.checkpoint._saved_dtype': ('checkpoints.html#_saved_dtype', 'mini_llama/checkpoint.py'),
                                        'mini_llama.checkpoint._shard_dim': ('checkpoints.html#_shard_dim', 'mini_llama/checkpoint.py'),

@@ -89,13 +89,23 @@ def _unreadable(path: Path, kind: str, reason: str) -> ValueError:
     return ValueError(f"{path} is not a readable {kind} file ({found}): {reason}")
 
 
+def _refusal(err: pickle.UnpicklingError) -> str:
+    "What weights_only refused, from torch's long message: its 'WeightsUnpickler error' sentence."
+    marker = "WeightsUnpickler error: "
+    line = next((line for line in str(err).splitlines() if marker in line), str(err).splitlines()[0])
+    return line.split(marker)[-1].split(". ")[0].strip()
+
+
 def load_pth(path: Path) -> dict[str, Tensor]:
     "A state dict saved by torch.save, read without running code (weights_only) and memory-mapped."
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut one loses its directory at the end
         raise _unreadable(path, "PyTorch", "expected the zip archive torch.save writes; truncated or corrupt?")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:  # a damaged archive, or code refused by weights_only
+    except pickle.UnpicklingError as err:  # weights_only met something other than tensors, and ran none of it
+        raise ValueError(f"{path} was refused: it holds pickled objects other than tensors ({_refusal(err)}), and "
+                         f"checkpoints are read with weights_only=True, which never runs code from a file") from None
+    except (RuntimeError, EOFError) as err:  # a damaged archive
         raise _unreadable(path, "PyTorch", str(err).splitlines()[0]) from None
     if not isinstance(state, dict) or not all(isinstance(t, Tensor) for t in state.values()):
         raise ValueError(f"{path} holds {type(state).__name__}, expected a state dict (tensor names -> tensors)")
