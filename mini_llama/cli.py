@@ -6,7 +6,9 @@
 """
 
 import argparse
+import io
 import itertools
+import math
 import sys
 from pathlib import Path
 
@@ -33,17 +35,38 @@ def load_checkpoint(path: Path):
 
 
 def run_chat(args) -> int:
-    "A multi-turn chat on stdin/stdout; the oldest exchanges are dropped when the context is full."
+    "A multi-turn chat on stdin/stdout; Ctrl-C ends it with one line and exit status 130, as a shell expects."
+    try:
+        return chat_session(args)
+    except KeyboardInterrupt:
+        print("\n[interrupted: chat ended]", file=sys.stderr, flush=True)
+        return 130
+
+
+def chat_session(args) -> int:
+    "The chat itself: the oldest exchanges are dropped when the context is full."
+    path = Path(args.checkpoint)
+    tokenizer_path = Path(args.tokenizer) if args.tokenizer else path / "tokenizer.model"
+    # the files are checked before torch is imported and the model loaded, which takes seconds to minutes
+    if not path.is_dir():
+        sys.exit(f"--checkpoint {path}: no such folder")
+    if not tokenizer_path.is_file():
+        sys.exit(f"no tokenizer at {tokenizer_path}: put tokenizer.model in the checkpoint folder or pass --tokenizer")
     import torch
 
     from mini_llama.generation import fit_dialog, generate_stream
     from mini_llama.tokenizer import Tokenizer, encode_dialog
 
-    path = Path(args.checkpoint)
-    tokenizer_path = Path(args.tokenizer) if args.tokenizer else path / "tokenizer.model"
-    if not tokenizer_path.exists():
-        sys.exit(f"no tokenizer at {tokenizer_path}: put tokenizer.model in the checkpoint folder or pass --tokenizer")
-    model, tok = load_checkpoint(path).eval(), Tokenizer(tokenizer_path)
+    try:
+        model, tok = load_checkpoint(path).eval(), Tokenizer(tokenizer_path)
+    except (ValueError, FileNotFoundError) as err:  # a damaged or foreign file: its error names it
+        sys.exit(f"mini-llama chat: {err}")
+    if args.max_gen_len >= model.params.max_seq_len:
+        sys.exit(f"--max-gen-len {args.max_gen_len} leaves no room for a prompt in the model's context of "
+                 f"{model.params.max_seq_len} tokens")
+    # a line that is not UTF-8 is read with its bad bytes escaped (lone surrogates) and refused, not fatal
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
     generator = torch.Generator().manual_seed(args.seed)
     dialog = [{"role": "system", "content": args.system}] if args.system else []
     max_prompt = model.params.max_seq_len - args.max_gen_len
@@ -56,6 +79,9 @@ def run_chat(args) -> int:
             break
         if not line:
             break
+        if not is_utf8(line):
+            print("[that line is not valid UTF-8 text and was not sent: type it again]", flush=True)
+            continue
         try:
             dialog, dropped = fit_dialog(tok, dialog + [{"role": "user", "content": line}], max_prompt)
         except ValueError as err:
@@ -75,6 +101,50 @@ def run_chat(args) -> int:
         print(flush=True)
         dialog.append({"role": "assistant", "content": tok.decode(ids).strip()})
     return 0
+
+
+def is_utf8(line: str) -> bool:
+    "Whether `line`, read with surrogateescape, came from valid UTF-8 (an escaped byte is a lone surrogate)."
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def finite_number(text: str) -> float:
+    "An argparse type: a finite float, else a message naming the value."
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+def temperature(text: str) -> float:
+    value = finite_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; expected a number >= 0 (0 is greedy)")
+    return value
+
+
+def top_p(text: str) -> float:
+    value = finite_number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
+    return value
+
+
+def token_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is below 1; expected at least one token")
+    return value
 
 
 def run_pretrain(args) -> int:
@@ -135,9 +205,10 @@ def main(argv=None) -> int:
                       "or config.json + model.safetensors (Hugging Face), and tokenizer.model")
     chat.add_argument("--tokenizer", help="tokenizer.model, if not in the checkpoint folder")
     chat.add_argument("--system", help="a system message for the whole conversation")
-    chat.add_argument("--temperature", type=float, default=0.6, help="0 is greedy (default 0.6)")
-    chat.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling threshold (default 0.9)")
-    chat.add_argument("--max-gen-len", type=int, default=128, help="most tokens per answer (default 128)")
+    # the numbers are checked as they are parsed, before the model loads
+    chat.add_argument("--temperature", type=temperature, default=0.6, help="0 is greedy (default 0.6)")
+    chat.add_argument("--top-p", type=top_p, default=0.9, help="nucleus sampling threshold, in (0, 1] (default 0.9)")
+    chat.add_argument("--max-gen-len", type=token_count, default=128, help="most tokens per answer (default 128)")
     chat.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     chat.add_argument("--compile", action="store_true", help="decode through torch.compile: faster answers after "
                       "seconds of compilation before the first (needs a C++ compiler)")

@@ -2,6 +2,8 @@
 logits equal to transformers' LlamaForCausalLM in both directions (when transformers is installed)."""
 
 import json
+import random
+import re
 
 import pytest
 import torch
@@ -32,8 +34,8 @@ def test_meta_round_trip_through_shards(tmp_path, n_shards, n_kv_heads):
     save_meta(model, tmp_path, n_shards=n_shards)
     assert len(list(tmp_path.glob("consolidated.*.pth"))) == n_shards
     assert json.loads((tmp_path / "params.json").read_text())["vocab_size"] == -1
-    loaded = load_meta(tmp_path, max_seq_len=64)  # like Meta's params.json, ours leaves the context to the caller
-    assert loaded.params == model.params
+    loaded = load_meta(tmp_path)
+    assert loaded.params == model.params  # max_seq_len 64 included, not the default 4096
     assert_same_weights(loaded, model)
 
 
@@ -89,7 +91,10 @@ def test_loads_refuse_pickled_code(tmp_path):
             return (print, ("this ran",))
 
     torch.save({"evil": Evil()}, tmp_path / "consolidated.00.pth")
-    with pytest.raises(Exception, match="[Ww]eights only"):
+    expected = (f"{tmp_path / 'consolidated.00.pth'} was refused: it holds pickled objects other than tensors "
+                "(Unsupported global: GLOBAL print was not an allowed global by default), and checkpoints are read "
+                "with weights_only=True, which never runs code from a file")
+    with pytest.raises(ValueError, match=re.escape(expected)):
         load_meta(tmp_path)
 
 
@@ -137,3 +142,130 @@ def test_logits_equal_transformers_both_directions_with_gqa(tmp_path):
     native.save_pretrained(tmp_path / "native")
     with torch.no_grad():
         assert (load_hf(tmp_path / "native")(tokens) - native(tokens).logits).abs().max() <= 1e-4
+
+
+def transformers_quietly():
+    transformers = pytest.importorskip("transformers")
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    return transformers
+
+
+def test_meta_round_trip_keeps_every_model_field(tmp_path):
+    model = small_model(max_seq_len=128, rope_theta=5e5, ffn_dim_multiplier=1.5, norm_eps=1e-6, max_batch_size=3)
+    assert load_meta(save_meta(model, tmp_path)).params == model.params
+
+
+def test_rope_theta_of_a_transformers_5_config_is_read_and_gives_its_logits(tmp_path):
+    transformers = transformers_quietly()
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(**{**hf_config(small_model().params), "rope_theta": 1e6})
+    native = transformers.LlamaForCausalLM(cfg).eval()
+    native.save_pretrained(tmp_path)
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["rope_parameters"]["rope_theta"] == 1e6 and "rope_theta" not in written  # transformers 5's place
+    loaded = load_hf(tmp_path)
+    assert loaded.params.rope_theta == 1e6
+    tokens = torch.randint(0, 96, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert (loaded(tokens) - native(tokens).logits).abs().max() <= 1e-4
+
+
+def edit_config(model_dir, **changes):
+    cfg = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**cfg, **changes}))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("rope_scaling", {"rope_type": "linear", "factor": 2.0}, "field 'rope_scaling' has rope_type 'linear'"),
+    ("rope_scaling", {"type": "dynamic", "factor": 2.0}, "field 'rope_scaling' has rope_type 'dynamic'"),
+    ("rope_parameters", {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0},
+     "field 'rope_parameters' has rope_type 'llama3'"),
+    ("hidden_act", "gelu", "field 'hidden_act' is 'gelu'; expected 'silu'"),
+    ("rope_parameters", {"rope_type": "default", "rope_theta": 5e5},
+     r"two values of rope_theta, \[10000.0, 500000.0\]"),
+])
+def test_config_json_that_the_model_cannot_follow_is_refused_by_name(tmp_path, field, value, message):
+    save_hf(small_model(), tmp_path)
+    edit_config(tmp_path, **{field: value})
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "config.json")) + ".*" + message):
+        load_hf(tmp_path)
+
+
+def test_unscaled_rope_settings_are_accepted(tmp_path):
+    save_hf(small_model(rope_theta=5e5), tmp_path)
+    edit_config(tmp_path, rope_scaling=None, rope_parameters={"rope_type": "default", "rope_theta": 5e5})
+    assert load_hf(tmp_path).params.rope_theta == 5e5
+
+
+def test_save_hf_of_a_bf16_model_states_bf16_and_transformers_loads_bf16(tmp_path):
+    transformers = transformers_quietly()
+    model = small_model().to(torch.bfloat16)
+    save_hf(model, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "bfloat16"
+    assert transformers.LlamaForCausalLM.from_pretrained(tmp_path).dtype == torch.bfloat16
+    assert_same_weights(load_hf(tmp_path), model)
+
+
+def damage(path, how):
+    raw = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": raw[: len(raw) // 2],
+                      "random": random.Random(0).randbytes(4096)}[how])
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "random"])
+def test_damaged_weights_files_are_named(tmp_path, how):
+    save_meta(small_model(), tmp_path / "meta")
+    pth = tmp_path / "meta" / "consolidated.00.pth"
+    damage(pth, how)
+    with pytest.raises(ValueError, match=re.escape(f"{pth} is not a readable PyTorch file (")
+                       + ("it is empty" if how == "empty" else r"[\d,]+ bytes")
+                       + re.escape("): expected the zip archive torch.save writes; truncated or corrupt?")):
+        load_meta(tmp_path / "meta")
+    save_hf(small_model(), tmp_path / "hf")
+    st = tmp_path / "hf" / "model.safetensors"
+    damage(st, how)
+    with pytest.raises(ValueError, match=re.escape(f"{st} is not a readable safetensors file (")
+                       + ("it is empty" if how == "empty" else r"[\d,]+ bytes")
+                       + r"\): Error while deserializing header: .*; truncated or corrupt\?"):
+        load_hf(tmp_path / "hf")
+
+
+def test_pth_holding_something_else_than_a_state_dict_is_named(tmp_path):
+    save_meta(small_model(), tmp_path)
+    torch.save([torch.zeros(2)], tmp_path / "consolidated.00.pth")
+    expected = f"{tmp_path / 'consolidated.00.pth'} holds list, expected a state dict"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        load_meta(tmp_path)
+
+
+def test_params_json_of_a_wrong_type_or_not_json_names_the_field_and_value(tmp_path):
+    save_meta(small_model(), tmp_path)
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps({**json.loads(params.read_text()), "dim": "64"}))
+    with pytest.raises(ValueError, match=re.escape(f'{params}: field \'dim\' is "64" (a string); expected an integer')):
+        load_meta(tmp_path)
+    params.write_text(json.dumps({"dim": 64, "n_layers": True}))
+    expected = f"{params}: field 'n_layers' is true (true or false); expected an integer"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        load_meta(tmp_path)
+    params.write_text('{"dim": 64,')
+    expected = (f"{params} is not valid JSON (Expecting property name enclosed in double quotes: "
+                "line 1 column 12 (char 11)); expected a JSON object")
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        load_meta(tmp_path)
+
+
+def test_config_json_without_a_field_and_index_without_weight_map_are_named(tmp_path):
+    save_hf(small_model(), tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    del cfg["hidden_size"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'config.json'} has no 'hidden_size' field; "
+                                                   "expected an integer")):
+        load_hf(tmp_path)
+    save_hf(small_model(), tmp_path)
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": 1}}))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'model.safetensors.index.json'} has no "
+                                                   "'weight_map' field; expected an object")):
+        load_hf(tmp_path)

@@ -259,3 +259,18 @@ def test_loaders_name_file_and_line_of_a_bad_record(tmp_path):
     prefs = write(tmp_path / "p.jsonl", [{"prompt": "q", "chosen": 3, "rejected": "b"}])
     with pytest.raises(DataError, match=r"p.jsonl:1: field 'chosen' must be a string"):
         load_preference_jsonl(prefs)
+
+
+@pytest.mark.parametrize("load", [load_tinystories, load_chat_jsonl, load_preference_jsonl])
+def test_jsonl_loaders_name_file_and_line_of_bytes_that_are_not_utf8(tmp_path, load):
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b'{"story": "ok"}\r\n\n{"story": "caf\xe9"}\n')  # Latin-1, line 3 after a CRLF and a blank
+    with pytest.raises(DataError, match=r"records.jsonl:3: not UTF-8 \(byte 0xe9 at offset 32\)"):
+        load(path)
+
+
+def test_json_list_loader_names_file_and_line_of_bytes_that_are_not_utf8(tmp_path):
+    path = tmp_path / "stories.json"
+    path.write_bytes(b'[\n  {"story": "ok"},\n  {"story": "\xff"}\n]')
+    with pytest.raises(DataError, match=r"stories.json:3: not UTF-8 \(byte 0xff at offset 34\)"):
+        load_tinystories(path)

@@ -1,6 +1,8 @@
 """The tokenizer: the from-scratch BPE encoder equals SentencePiece, round trips, Meta's chat format, errors."""
 
 import itertools
+import random
+import re
 
 import pytest
 from hypothesis import assume, given, settings
@@ -93,6 +95,34 @@ def test_decode_inverts_encode(course, second, s):
         assert ours.decode(ids) == s
 
 
+def id_lists(ours: BPETokenizer):
+    "Any ids of the vocabulary, with controls, <unk>, byte pieces and the lone ▁ drawn often: streaming cuts these."
+    interesting = sorted({0, ours.bos_id, ours.eos_id, ours.unk_id, *ours.byte_ids.values(),
+                          *(i for i, p in enumerate(ours.model.pieces) if p.startswith("▁"))} - {-1})
+    return st.lists(st.integers(0, ours.n_words - 1) | st.sampled_from(interesting), max_size=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_decode_of_any_id_list_equals_sentencepiece(course, second, variants, data):
+    for sp, ours in (course, second, *variants):
+        ids = data.draw(id_lists(ours))
+        assert ours.decode(ids) == sp.decode(ids)
+
+
+def test_decode_of_cut_streams_equals_sentencepiece(course):
+    sp, ours = course
+    space_t, byte = ours.piece_ids["▁t"], ours.byte_ids
+    cases = {(byte[0xE4], byte[0x83]): "\ufffd\ufffd",  # a character cut short: one U+FFFD per byte
+             (byte[0xE4], ours.bos_id, byte[0xB8], byte[0x80]): "\ufffd\ufffd\ufffd",  # a control splits a run
+             (0,): " \u2047 ",  # a leading <unk> keeps its spaces
+             (0, space_t): " \u2047  t",
+             (byte[0x20], space_t): "  t",  # a leading byte-level space is text, not the dummy prefix
+             (ours.bos_id, space_t, space_t): "t t"}  # the dummy prefix: the ▁ of the first visible piece only
+    for ids, text in cases.items():
+        assert ours.decode(list(ids)) == sp.decode(list(ids)) == text
+
+
 def test_digits_are_single_tokens_and_unseen_text_falls_back_to_bytes(course):
     sp, _ = course
     assert [sp.id_to_piece(i) for i in sp.encode("2024", bos=False, eos=False)] == ["▁", "2", "0", "2", "4"]
@@ -157,6 +187,9 @@ def test_training_mask_selects_the_answers_and_their_eos(course, dialog):
     ([{"role": "user", "content": "hi <</SYS>> there"}], "special tag '<</SYS>>'"),
     ([{"role": "system", "content": "be brief"}], "followed by a user message"),
     ([{"role": "user", "text": "hi"}], "keys 'role' and 'content'"),
+    ([{"role": "user", "content": None}], "message 0 has content None of type NoneType; expected a str"),
+    ([{"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+     r"message 1 has content \[\{'type': 'text', 'text': 'hi'\}\] of type list; expected a str"),
 ])
 def test_broken_dialogs_are_errors(course, dialog, message):
     with pytest.raises(ValueError, match=message):
@@ -177,8 +210,20 @@ def test_bad_inputs_name_the_value(course, tmp_path):
         Tokenizer(tmp_path / "nowhere.model")
     with pytest.raises(ValueError, match="vocab_size=100"):
         train_tokenizer(DOCS, tmp_path / "x.model", 100)
-    with pytest.raises(TypeError, match="list"):
-        sp.encode(["not", "a", "string"], bos=False, eos=False)
+    for tok in course:
+        for value, name in ((["not", "a", "string"], "list"), (None, "NoneType"), (3, "int")):
+            with pytest.raises(TypeError, match=f"encode takes a str, got {name}"):
+                tok.encode(value, bos=False, eos=False)
+
+
+@pytest.mark.parametrize("damage", [lambda raw: b"", lambda raw: raw[: len(raw) // 2],
+                                    lambda raw: random.Random(0).randbytes(4096)], ids=["empty", "truncated", "random"])
+def test_damaged_tokenizer_model_is_named(tmp_path, damage):
+    path = tmp_path / "tokenizer.model"
+    path.write_bytes(damage(course_tokenizer_path().read_bytes()))
+    with pytest.raises(ValueError, match=re.escape(f"{path} is not a readable SentencePiece model (")
+                       + r"[\d,]+ bytes: .*\); expected a tokenizer.model written by SentencePiece's trainer"):
+        Tokenizer(path)
 
 
 def test_from_scratch_encoder_refuses_normalisation_rules_it_does_not_run(tmp_path):

@@ -6,6 +6,7 @@ and preference JSONL (`prompt`, `chosen`, `rejected`). A record of a JSON list i
 chat messages must come in Meta's order (an optional system message, then user and assistant in turn).
 """
 
+import io
 import json
 import os
 import re
@@ -29,27 +30,30 @@ class PreferencePair:
 
 def load_text_files(paths: list[str | os.PathLike]) -> list[str]:
     "Each file's UTF-8 text as one document."
-    docs = []
-    for path in map(Path, paths):
-        raw = path.read_bytes()
-        try:
-            docs.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            line = raw[: err.start].count(b"\n") + 1
-            raise DataError(f"{path}:{line}: not UTF-8 (byte {raw[err.start]:#04x} at offset {err.start})") from None
-    return docs
+    return [_read_utf8(Path(path)) for path in paths]
+
+
+def _read_utf8(path: Path) -> str:
+    "The file's text; bytes that are not UTF-8 are a DataError naming the line, the byte and its offset."
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 (byte {raw[err.start]:#04x} at offset {err.start})") from None
 
 
 def _jsonl(path: Path):
     "Yield (line number, record) of a JSON-lines file, skipping blank lines."
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+    # the whole file is decoded first, so that a bad byte is reported by its line like a bad record;
+    # newline=None splits lines as open() does (\n, \r\n or \r)
+    for number, line in enumerate(io.StringIO(_read_utf8(path), newline=None), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from None
 
 
 def _text_field(path: Path, number: int, record, names: tuple[str, ...]) -> str:
@@ -65,7 +69,7 @@ def _text_field(path: Path, number: int, record, names: tuple[str, ...]) -> str:
 
 def _json_list(path: Path):
     "Yield (line number, record) of a file holding one JSON list, each record numbered by the line it starts on."
-    text = path.read_text(encoding="utf-8")
+    text = _read_utf8(path)
     try:
         records = json.loads(text)
     except json.JSONDecodeError as err:
