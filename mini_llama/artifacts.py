@@ -6,6 +6,7 @@ deterministically by whoever needs it, so a later chapter can start cold.
 """
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Callable
@@ -31,14 +32,18 @@ def cache_dir() -> Path:
     return path
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    "Call `write(tmp)` on a temporary file beside `path`, then rename it over `path`: a crash never leaves half a file."
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], previous: Path | None = None) -> Path:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path`: a crash never leaves half a file.
+    With `previous`, the file `path` held is first renamed to it, once the new one is whole (the one before is kept)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    prefix, suffix = _temporary_name(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     try:
         write(Path(tmp))
+        if previous is not None and path.exists():
+            os.replace(path, previous)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -46,17 +51,30 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
-def atomic_save(obj, path: str | os.PathLike) -> Path:
+def _temporary_name(path: Path) -> tuple[str, str]:
+    "The prefix and suffix of the temporary files `atomic_write` writes for `path` (hidden, beside it)."
+    return f".{path.name}.", ".tmp"
+
+
+def leftover_temporaries(path: str | os.PathLike) -> list[Path]:
+    "The temporary files that writes of `path` left behind when their process was killed (SIGKILL runs no `finally`)."
+    path = Path(path)
+    prefix, suffix = _temporary_name(path)
+    return sorted(path.parent.glob(f"{glob.escape(prefix)}*{suffix}"))
+
+
+def atomic_save(obj, path: str | os.PathLike, previous: Path | None = None) -> Path:
     "`torch.save` through `atomic_write`."
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp), previous)
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
-    "Hold an exclusive lock on `path` (created if missing) for the `with` block."
+def locked(path: Path, wait: bool = True):
+    """Hold an exclusive lock on `path` (created if missing) for the `with` block. With wait=False, raise
+    BlockingIOError at once when another process holds it."""
     with open(path, "a") as handle:
         if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
 
 
@@ -67,7 +85,7 @@ def build_once(path: str | os.PathLike, build: Callable[[Path], None]) -> Path:
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.with_name(f".{path.name}.lock")):
+    with locked(path.with_name(f".{path.name}.lock")):
         if not path.exists():
             build(path)
     return path

@@ -148,39 +148,57 @@ def token_count(text: str) -> int:
 
 
 def run_pretrain(args) -> int:
+    """Pretrain; what stops the run (a refused setting or folder, a non-finite loss or weights, Ctrl-C) ends with one
+    line, not a traceback: Ctrl-C with exit status 130, as a shell expects, and where to continue from."""
+    try:
+        return pretrain_run(args)
+    except KeyboardInterrupt as stop:
+        print(f"\nmini-llama pretrain: {stop or 'interrupted'}; continue with --resume", file=sys.stderr, flush=True)
+        return 130
+    except (ValueError, FloatingPointError, FileExistsError, FileNotFoundError, BlockingIOError) as err:
+        sys.exit(f"mini-llama pretrain: {err}")
+
+
+def pretrain_run(args) -> int:
     "Build the model and the packed streams, shard them across torchrun's processes if any, and train."
+    from mini_llama.pretrain import PackedStream, TrainConfig, train
+    from mini_llama.training import OptimConfig
+
+    # the settings are checked first: before torch sets up processes or the tokenizer is built
+    cfg = TrainConfig(OptimConfig(max_steps=args.steps, lr=args.lr, warmup_steps=args.warmup_steps,
+                                  grad_accum=args.grad_accum), batch_size=args.batch_size, seq_len=args.seq_len)
     import torch
 
     from mini_llama import distributed
     from mini_llama.config import ModelArgs
     from mini_llama.data import iter_documents, load_text_files, make_world
     from mini_llama.model import Transformer
-    from mini_llama.pretrain import PackedStream, TrainConfig, train
     from mini_llama.shelf import course_tokenizer
-    from mini_llama.training import OptimConfig
 
-    rank, world_size = distributed.setup()
-    tok = course_tokenizer()
     if args.data == "tinyworld":
         world = make_world(args.seed)
         documents = {split: (lambda split=split: iter_documents(world, split=split, seed=args.seed))
                      for split in ("train", "valid")}
     else:
         texts = load_text_files(args.data.split(","))
+        if len(texts) < 2:
+            raise ValueError(f"--data {args.data} gives {len(texts)} document(s); expected at least 2, one to train "
+                             f"on and one held out for validation")
         n_valid = max(1, len(texts) // 20)  # the last 5 % of the documents are held out
         documents = {"train": lambda: itertools.cycle(texts[:-n_valid]), "valid": lambda: itertools.cycle(texts[-n_valid:])}
-    cfg = TrainConfig(OptimConfig(max_steps=args.steps, lr=args.lr, warmup_steps=args.warmup_steps,
-                                  grad_accum=args.grad_accum), batch_size=args.batch_size, seq_len=args.seq_len)
+    rank, world_size = distributed.setup()
+    tok = course_tokenizer()
     params = ModelArgs.from_name(args.config, vocab_size=tok.n_words, max_seq_len=max(args.seq_len, 64))
     with distributed.device():  # built where it trains: a 7B model never passes through the CPU's memory whole
         model = Transformer(params).init_weights(generator=torch.Generator(distributed.device()).manual_seed(args.seed))
     model = distributed.wrap_model(model, args.strategy, args.activation_checkpointing, args.compile)
     stream = lambda split: PackedStream(documents[split], tok, args.seq_len)  # noqa: E731
-    # every rank trains and evaluates (FSDP needs them all); rank 0 writes the metrics and the one checkpoint
+    # every rank trains and evaluates (FSDP needs them all); rank 0 writes the metrics and the checkpoints
     history = train(model, cfg, distributed.shard_stream(stream("train"), rank, world_size), args.out,
-                    valid_stream=stream("valid"), resume=args.resume, progress=distributed.is_main())
+                    valid_stream=stream("valid"), resume=args.resume, progress=distributed.is_main(),
+                    recipe={"data": args.data, "seed": args.seed})  # a resume on other data or seed is refused
     if distributed.is_main() and history:
-        print(f"step {history[-1]['step']}: loss {history[-1]['loss']:.4f}; metrics and checkpoint in {args.out}")
+        print(f"step {history[-1]['step']}: loss {history[-1]['loss']:.4f}; metrics and checkpoints in {args.out}")
     return 0
 
 
@@ -219,8 +237,10 @@ def main(argv=None) -> int:
                     "clipping at 1.0, linear warm-up then cosine decay to 10 %% of the peak learning rate "
                     "(Touvron et al. 2023, section 2.2). Documents are packed bos ... eos into rows of --seq-len. "
                     "Metrics go to OUT/metrics.jsonl, the checkpoint (model, optimiser, step, data position, RNG) "
-                    "to OUT/checkpoint.pt. Under `torchrun --nproc_per_node=N` each process trains on its share "
-                    "of the global batch (N x --batch-size rows), sharded by --strategy.")
+                    "to OUT/checkpoint.pt, the one before it to OUT/checkpoint.prev.pt; an OUT that holds a run is refused "
+                    "without --resume, and one in use by another run at once. Under `torchrun --nproc_per_node=N` "
+                    "each process trains on its share of the global batch (N x --batch-size rows), sharded by "
+                    "--strategy.")
     pre.add_argument("--config", default="tiny", help="a model preset: the course's `tiny` or an official one "
                      "such as `llama2-7b` (vocabulary size from the course tokenizer; default tiny)")
     pre.add_argument("--data", default="tinyworld", help="`tinyworld` (the course's generated corpus, default) or "

@@ -5,6 +5,7 @@ __all__ = ['sample_top_p', 'next_token', 'check_generation_args', 'left_pad', 'p
            'generate_stream', 'chat_completion', 'fit_dialog']
 
 # %% ../chapters/06_generation.ipynb #741b8a12
+import numbers
 from collections.abc import Iterator
 
 import torch
@@ -36,7 +37,8 @@ def next_token(logits: Tensor, temperature: float, top_p: float, generator: torc
 # %% ../chapters/06_generation.ipynb #f52dd422
 def check_generation_args(model: model_lib.Transformer, prompt_tokens: list[list[int]], max_gen_len: int,
                           temperature: float, top_p: float):
-    "Refuse what cannot be generated, naming the value: empty or too long prompts, unknown ids, bad sampling knobs."
+    """Refuse what cannot be generated, naming the value: empty or too long prompts, ids that are not integers or not in
+    the vocabulary, bad sampling knobs (NaN included)."""
     if not prompt_tokens:
         raise ValueError("prompt_tokens is empty: pass a list of token-id lists, one per prompt")
     for i, prompt in enumerate(prompt_tokens):
@@ -45,12 +47,17 @@ def check_generation_args(model: model_lib.Transformer, prompt_tokens: list[list
         if len(prompt) >= model.params.max_seq_len:
             raise ValueError(f"prompt {i} has {len(prompt)} tokens, the model's context is max_seq_len="
                              f"{model.params.max_seq_len}: no room to generate")
+        # torch.tensor would turn 2.5 into 2 and True into 1 without a word
+        not_ids = [t for t in prompt if isinstance(t, bool) or not isinstance(t, numbers.Integral)]
+        if not_ids:
+            raise ValueError(f"prompt {i} holds {not_ids[0]!r} ({type(not_ids[0]).__name__}), which is not a token id: "
+                             f"expected an integer")
         bad = [t for t in prompt if not 0 <= t < model.vocab_size]
         if bad:
             raise ValueError(f"prompt {i} holds token id {bad[0]}, outside the vocabulary [0, {model.vocab_size})")
     if max_gen_len < 1:
         raise ValueError(f"max_gen_len must be >= 1, got {max_gen_len}")
-    if temperature < 0:
+    if not temperature >= 0:  # written so, NaN is refused too (NaN < 0 is False)
         raise ValueError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
     if not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")

@@ -117,6 +117,12 @@ def test_temperature_sampling_is_seeded():
     (dict(top_p=0.0), r"top_p must be in \(0, 1\], got 0.0"),
     (dict(top_p=1.5), "got 1.5"),
     (dict(max_gen_len=0), "max_gen_len must be >= 1, got 0"),
+    (dict(prompt_tokens=[[1, 2], [1, 2.5]]), r"^prompt 1 holds 2\.5 \(float\), which is not a token id: expected an "
+                                             r"integer$"),
+    (dict(prompt_tokens=[[1, "3"]]), r"^prompt 0 holds '3' \(str\), which is not a token id: expected an integer$"),
+    (dict(prompt_tokens=[[1, True]]), r"^prompt 0 holds True \(bool\), which is not a token id: expected an integer$"),
+    (dict(temperature=float("nan")), r"^temperature must be >= 0 \(0 is greedy\), got nan$"),
+    (dict(top_p=float("nan")), r"^top_p must be in \(0, 1\], got nan$"),
 ])
 def test_bad_arguments_are_errors_naming_the_value(kwargs, message):
     args = dict(prompt_tokens=[[1, 2, 3]], max_gen_len=4, temperature=0.6, top_p=0.9) | kwargs

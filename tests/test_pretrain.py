@@ -101,16 +101,115 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint_and_logs_each_step_once(
     assert [json.loads(line)["step"] for line in lines] == list(range(1, 9))
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
-    cfg = dataclasses.replace(CFG, checkpoint_every=2)
-    train(tiny_model(), cfg, stream(), tmp_path, stop_at=2, progress=False)
-    saved = (tmp_path / "checkpoint.pt").read_bytes()
-    # step 2's update makes the weights infinite
-    exploding = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=float("inf")))
-    with pytest.raises(FloatingPointError, match=r"nan at step 3.*checkpoint.pt, is left as it was"):
-        train(tiny_model(), exploding, stream(), tmp_path, resume=True, progress=False)
-    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+def test_weights_made_infinite_stop_the_run_and_no_checkpoint_keeps_them(tmp_path):
+    # lr 1e37 is finite, but the second update overflows float32: the loss before it is finite, the weights after not
+    exploding = dataclasses.replace(CFG, optim=OptimConfig(max_steps=8, warmup_steps=0, lr=1e37), checkpoint_every=1)
+    with pytest.raises(FloatingPointError) as err:
+        train(tiny_model(), exploding, stream(), tmp_path, progress=False)
+    assert str(err.value) == ("the weights are not finite after the update at step 1 (learning rate 9.66e+36); the "
+                              f"last good checkpoint, {tmp_path / 'checkpoint.pt'}, holds step 1 and is left as it was")
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 1 and all(t.isfinite().all() for t in saved["model"].values())
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("seq_len", 0), ("eval_every", 0), ("eval_batches", 0),
+                                          ("checkpoint_every", -1)])
+def test_a_train_config_that_cannot_run_is_refused_naming_the_field_and_value(field, value):
+    with pytest.raises(ValueError) as err:
+        TrainConfig(**{field: value})
+    assert str(err.value) == f"TrainConfig.{field} is {value}; expected an integer >= 1"
+
+
+@pytest.mark.parametrize("change, field, was, now", [
+    (dict(batch_size=8), "config.batch_size", 4, 8),
+    (dict(seq_len=16), "config.seq_len", 32, 16),
+    (dict(optim=OptimConfig(max_steps=8, warmup_steps=2, lr=1e-3)), "config.optim.lr", 0.003, 0.001),
+])
+def test_a_resume_with_another_recipe_is_refused_naming_the_field_and_both_values(tmp_path, change, field, was, now):
+    train(tiny_model(), CFG, stream(), tmp_path, stop_at=2, progress=False)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(ValueError) as err:
+        train(tiny_model(), dataclasses.replace(CFG, **change), stream(), tmp_path, resume=True, progress=False)
+    assert str(err.value) == (f"{tmp_path / 'checkpoint.pt'} was written by a run with {field}={was!r}, but this run "
+                              f"has {field}={now!r}: resume with the same settings, or choose another --out")
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+
+
+def test_a_resume_with_another_seed_or_model_is_refused(tmp_path):
+    train(tiny_model(), CFG, stream(), tmp_path, stop_at=2, progress=False, recipe={"seed": 0})
+    with pytest.raises(ValueError, match=r"with recipe.seed=0, but this run has recipe.seed=1: "):
+        train(tiny_model(), CFG, stream(), tmp_path, resume=True, progress=False, recipe={"seed": 1})
+    wider = Transformer(ModelArgs.from_name("tiny", vocab_size=TOK.n_words, max_seq_len=128))
+    with pytest.raises(ValueError, match=r"model_args.max_seq_len=64, but this run has model_args.max_seq_len=128"):
+        train(wider, CFG, stream(), tmp_path, resume=True, progress=False, recipe={"seed": 0})
+    # a longer run is no other recipe: max_steps may grow
+    longer = dataclasses.replace(CFG, optim=dataclasses.replace(CFG.optim, max_steps=10))
+    history = train(tiny_model(), longer, stream(), tmp_path, resume=True, progress=False, recipe={"seed": 0})
+    assert [h["step"] for h in history] == list(range(3, 11))
+
+
+def test_a_new_run_never_replaces_a_run_in_its_folder(tmp_path):
+    train(tiny_model(), CFG, stream(), tmp_path, stop_at=2, progress=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(FileExistsError) as err:
+        train(tiny_model(), CFG, stream(), tmp_path, progress=False)
+    assert str(err.value) == (f"{tmp_path} already holds a run (checkpoint.pt, metrics.jsonl): pass resume=True "
+                              "(--resume) to continue it, or choose another --out")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_second_run_in_the_same_folder_is_refused_at_once(tmp_path):
+    from mini_llama.artifacts import locked
+
+    with locked(tmp_path / "run.lock", wait=False):  # another run (flock: another open file, even in one process)
+        with pytest.raises(BlockingIOError) as err:
+            train(tiny_model(), CFG, stream(), tmp_path, progress=False)
+    assert str(err.value) == (f"{tmp_path} is in use by another run, which holds {tmp_path / 'run.lock'}: wait for it "
+                              "to end, or choose another --out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.lock"]
+
+
+def test_the_last_two_checkpoints_are_kept(tmp_path):
+    train(tiny_model(), dataclasses.replace(CFG, checkpoint_every=2), stream(), tmp_path, stop_at=6, progress=False)
+    names = ("checkpoint.pt", "checkpoint.prev.pt")
+    steps = {name: torch.load(tmp_path / name, weights_only=True)["step"] for name in names}
+    assert steps == {"checkpoint.pt": 6, "checkpoint.prev.pt": 4}
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_a_damaged_last_checkpoint_resumes_from_the_one_before(tmp_path, capsys, damage):
+    cfg = dataclasses.replace(CFG, checkpoint_every=2)
+    whole = tiny_model()
+    train(whole, cfg, stream(), tmp_path / "whole", progress=False)
+    train(tiny_model(), cfg, stream(), tmp_path / "run", stop_at=4, progress=False)
+    latest, previous = tmp_path / "run" / "checkpoint.pt", tmp_path / "run" / "checkpoint.prev.pt"
+    latest.write_bytes(b"" if damage == "empty" else latest.read_bytes()[: latest.stat().st_size // 2])
+    capsys.readouterr()
+    resumed = tiny_model(seed=1)
+    history = train(resumed, cfg, stream(), tmp_path / "run", resume=True, progress=False)
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and message.startswith(f"{latest} is not a readable PyTorch file")
+    assert message.endswith(f"; resuming from the checkpoint before it, {previous}\n")
+    assert history[0]["step"] == 3  # from step 2, the one before
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_resume_drops_a_half_written_metrics_line_and_a_killed_save_s_temporary_files(tmp_path):
+    import json
+
+    train(tiny_model(), CFG, stream(), tmp_path, stop_at=4, progress=False)
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "lo')  # the process died in the middle of the line
+    ours = [tmp_path / ".checkpoint.pt.k1ll3d.tmp", tmp_path / ".metrics.jsonl.k1ll3d.tmp"]
+    theirs = tmp_path / ".notes.txt.k1ll3d.tmp"  # not a file of the run's: kept
+    for p in [*ours, theirs]:
+        p.write_bytes(b"half")
+    train(tiny_model(), CFG, stream(), tmp_path, resume=True, progress=False)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == list(range(1, 9))
+    assert not any(p.exists() for p in ours) and theirs.exists()
 
 
 def test_cli_help_explains_the_flags(capsys):
@@ -138,3 +237,96 @@ def test_cli_resume_continues_from_the_saved_step_and_data_position(tmp_path):
     assert twice["step"] == 4 and once["data"] == twice["data"]
     lines = (tmp_path / "twice" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4]
+
+
+CLI_FLAGS = ["pretrain", "--batch-size", "2", "--seq-len", "32", "--warmup-steps", "1", "--steps", "2"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--grad-accum", "0"], "OptimConfig.grad_accum is 0; expected at least 1 micro-batch per optimiser step"),
+    (["--seq-len", "0"], "TrainConfig.seq_len is 0; expected an integer >= 1"),
+    (["--lr", "inf"], "OptimConfig.lr is inf; expected a finite learning rate > 0"),
+    (["--steps", "0"], "OptimConfig.max_steps is 0; expected at least 1 optimiser step"),
+])
+def test_cli_refuses_settings_that_cannot_train_in_one_line(tmp_path, flags, message):
+    from mini_llama.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*CLI_FLAGS, *flags, "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == f"mini-llama pretrain: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_lr_inf_exits_non_zero_with_one_line_and_writes_no_checkpoint(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mini_llama.cli", *CLI_FLAGS[:-1], "1", "--lr", "inf",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr == "mini-llama pretrain: OptimConfig.lr is inf; expected a finite learning rate > 0\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_weights_made_infinite_end_in_one_line_without_a_checkpoint(tmp_path):
+    from mini_llama.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*CLI_FLAGS[:-1], "3", "--lr", "1e37", "--warmup-steps", "0", "--out", str(tmp_path)])
+    assert exit_info.value.code == ("mini-llama pretrain: the weights are not finite after the update at step 1 "
+                                    "(learning rate 7.75e+36); no checkpoint was written")
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_cli_refuses_to_replace_a_run_or_resume_it_with_another_seed(tmp_path):
+    from mini_llama.cli import main
+
+    main([*CLI_FLAGS, "--out", str(tmp_path)])
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*CLI_FLAGS, "--out", str(tmp_path)])
+    assert exit_info.value.code == (f"mini-llama pretrain: {tmp_path} already holds a run (checkpoint.pt, "
+                                    "metrics.jsonl): pass resume=True (--resume) to continue it, or choose another "
+                                    "--out")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*CLI_FLAGS, "--out", str(tmp_path), "--resume", "--seed", "1"])
+    assert exit_info.value.code == (f"mini-llama pretrain: {tmp_path / 'checkpoint.pt'} was written by a run with "
+                                    "recipe.seed=0, but this run has recipe.seed=1: resume with the same settings, "
+                                    "or choose another --out")
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+
+
+def test_cli_refuses_data_with_fewer_than_two_documents(tmp_path):
+    from mini_llama.cli import main
+
+    doc = tmp_path / "one.txt"
+    doc.write_text("Once upon a time there was one document.")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*CLI_FLAGS, "--data", str(doc), "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == (f"mini-llama pretrain: --data {doc} gives 1 document(s); expected at least 2, one "
+                                    "to train on and one held out for validation")
+
+
+def test_cli_ctrl_c_ends_in_one_line_with_status_130_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    import mini_llama.training as training
+    from mini_llama.cli import main
+
+    assert main([*CLI_FLAGS, "--out", str(tmp_path)]) == 0  # a checkpoint at step 2
+    step = training.optimizer_step
+
+    def ctrl_c_at_step_4(model, optimizer, cfg, at, loss):
+        if at == 3:
+            raise KeyboardInterrupt
+        return step(model, optimizer, cfg, at, loss)
+
+    monkeypatch.setattr(training, "optimizer_step", ctrl_c_at_step_4)
+    capsys.readouterr()
+    assert main([*CLI_FLAGS[:-1], "6", "--out", str(tmp_path), "--resume"]) == 130
+    err = capsys.readouterr().err  # the progress bar, then one line
+    assert err.endswith("\n") and "Traceback" not in err
+    assert err.splitlines()[-1] == (f"mini-llama pretrain: interrupted; the last good checkpoint, "
+                                    f"{tmp_path / 'checkpoint.pt'}, holds step 2 and is left as it was; continue with "
+                                    "--resume")
+    monkeypatch.setattr(training, "optimizer_step", step)
+    assert main([*CLI_FLAGS[:-1], "6", "--out", str(tmp_path), "--resume"]) == 0
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 6

@@ -60,6 +60,31 @@ def test_a_non_finite_loss_stops_the_step_before_the_weights_change():
     assert not all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_weights_made_infinite_by_the_update_stop_the_run_naming_the_step():
+    model, cfg = tiny_model(), OptimConfig(warmup_steps=0, lr=1e37)  # the second update overflows float32
+    rows = torch.randint(0, VOCAB, (2, 9), generator=torch.Generator().manual_seed(0))
+    optimizer = make_optimizer(model, cfg)
+    optimizer_step(model, optimizer, cfg, 0, lambda: next_token_loss(model, rows))
+    with pytest.raises(FloatingPointError) as err:
+        optimizer_step(model, optimizer, cfg, 1, lambda: next_token_loss(model, rows))
+    assert str(err.value) == "the weights are not finite after the update at step 1 (learning rate 1e+37)"
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("max_steps", 0, "at least 1 optimiser step"),
+    ("lr", float("inf"), "a finite learning rate > 0"),
+    ("lr", float("nan"), "a finite learning rate > 0"),
+    ("lr", 0.0, "a finite learning rate > 0"),
+    ("lr", -1e-3, "a finite learning rate > 0"),
+    ("warmup_steps", -1, "a number of steps >= 0"),
+    ("grad_accum", 0, "at least 1 micro-batch per optimiser step"),
+])
+def test_a_config_that_cannot_train_is_refused_naming_the_field_and_value(field, value, expected):
+    with pytest.raises(ValueError) as err:
+        OptimConfig(**{field: value})
+    assert str(err.value) == f"OptimConfig.{field} is {value!r}; expected {expected}"
+
+
 def test_sequence_logprobs_of_a_right_padded_batch_equal_each_sequence_alone():
     model, seqs = tiny_model(), sequences([9, 4, 13, 2])
     width = max(map(len, seqs))
