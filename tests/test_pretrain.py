@@ -1,4 +1,6 @@
-"""Pretraining: packing, evaluation, exact resume, a NaN stop that keeps the last checkpoint."""
+"""Pretraining: packing, evaluation, exact resume; a run that survives its users: weights checked after each update,
+settings refused by name, another run's folder or recipe refused, two checkpoints kept, a damaged one skipped, the CLI's
+one-line endings."""
 
 import dataclasses
 import itertools
