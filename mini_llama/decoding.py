@@ -94,15 +94,23 @@ def forward_step(model: model_lib.Transformer, copy: DecodingCopy, tokens: Tenso
 COMPILE_OPTIONS = {"realize_opcount_threshold": 2}
 
 _copies: "weakref.WeakKeyDictionary[model_lib.Transformer, DecodingCopy]" = weakref.WeakKeyDictionary()
+_decoded_plain: "weakref.WeakKeyDictionary[model_lib.Transformer, list]" = weakref.WeakKeyDictionary()
 
 
-def decoding_copy(model: model_lib.Transformer, compiled: bool = False) -> DecodingCopy:
-    """The copy held for `model` if it is of these weights in this layout, else a new one, held until the next: a
-    transposing copy of every weight costs as much as a dozen tokens, so it is made once per set of weights."""
-    copy = _copies.get(model)
-    stamp = weights_stamp(model)
-    if copy is None or stamp is None or copy.stamp != stamp or copy.compiled != compiled:
-        copy = _copies[model] = DecodingCopy.of(model, compiled)
+def decoding_copy(model: model_lib.Transformer, compiled: bool = False) -> DecodingCopy | None:
+    """The copy held for `model` if it is of these weights in this layout; else a new one, held until the next, except
+    for an eager step on weights that have not decoded before: None, decode on the model itself. Measured (06b):
+    weights that change before every generation (PPO's rollouts) gain nothing from a fresh copy, so an eager copy is
+    made when the same weights decode a second time; a compiled step always gets one (compiling a second graph costs
+    far more than a copy)."""
+    copy, stamp = _copies.get(model), weights_stamp(model)
+    if copy is not None and stamp is not None and copy.stamp == stamp and copy.compiled == compiled:
+        return copy
+    if not compiled and (stamp is None or _decoded_plain.get(model) != stamp):
+        _copies.pop(model, None)  # stale: free it
+        _decoded_plain[model] = stamp
+        return None
+    copy = _copies[model] = DecodingCopy.of(model, compiled)
     return copy
 
 
@@ -113,11 +121,12 @@ def drop_decoding_copy(model: model_lib.Transformer):
 
 def step_function(model: model_lib.Transformer, compile: bool = False, use_cache: bool = True) -> Callable:
     """What a decoding loop calls as `step(tokens, start_pos=, mask=, positions=)` -> logits: on CPU with a cache,
-    `forward_step` on the decoding copy; elsewhere (a GPU keeps its memory for the model, and the layout was measured
-    to help on CPU only) or without a cache, the model itself. compile=True runs it under torch.compile."""
-    if not use_cache or model.output.weight.device.type != "cpu":
+    `forward_step` on the decoding copy (`decoding_copy`); elsewhere (a GPU keeps its memory for the model, and the
+    layout was measured to help on CPU only), without a cache, or without a copy, the model itself. compile=True runs
+    it under torch.compile."""
+    copy = decoding_copy(model, compile) if use_cache and model.output.weight.device.type == "cpu" else None
+    if copy is None:
         # a new torch.compile wrapper finds the graphs of an earlier generation: they are kept with the code
         return torch.compile(model.forward, options=COMPILE_OPTIONS) if compile else model
-    copy = decoding_copy(model, compiled=compile)
     step = torch.compile(forward_step, options=COMPILE_OPTIONS) if compile else forward_step
     return lambda tokens, **kw: step(model, copy, tokens, **kw)

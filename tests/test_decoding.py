@@ -6,6 +6,7 @@ import torch
 
 from mini_llama import decoding
 from mini_llama.config import ModelArgs
+from mini_llama.generation import generate
 from mini_llama.model import Transformer
 
 
@@ -56,23 +57,38 @@ def test_the_compiled_layout_gives_the_plain_logits():
                                atol=1e-5, rtol=0)
 
 
-def test_the_copy_is_kept_while_the_weights_stay_and_made_again_when_they_change():
+def update(model, tokens):
+    "A training step: every weight written in place."
+    torch.nn.functional.cross_entropy(model(tokens)[0, :-1], tokens[0, 1:]).backward()
+    torch.optim.SGD(model.parameters(), lr=1.0).step()
+
+
+def test_the_copy_is_made_when_the_same_weights_decode_again_and_kept_while_they_stay():
     model = tiny_model()
     tokens = torch.randint(0, model.vocab_size, (1, 12))
-    kept = decoding.decoding_copy(model)
-    assert decoding.decoding_copy(model) is kept  # the same weights: no second copy
-    assert decoding.decoding_copy(model, compiled=True) is not kept  # another layout: a new copy
+    assert decoding.decoding_copy(model) is None  # weights never decoded: the model itself
+    kept = decoding.decoding_copy(model)  # the same weights a second time: a copy, kept
+    assert kept is not None and decoding.decoding_copy(model) is kept
     before = decode_in_steps(model, tokens, 4, decoding.step_function(model))
-    full = model(tokens)
-    torch.nn.functional.cross_entropy(full[0, :-1], tokens[0, 1:]).backward()
-    torch.optim.SGD(model.parameters(), lr=1.0).step()  # an update writes every weight in place
-    after = decode_in_steps(model, tokens, 4, decoding.step_function(model))
-    assert decoding.decoding_copy(model) is not kept
+    update(model, tokens)
+    assert decoding.decoding_copy(model) is None and model not in decoding._copies  # stale: freed, not remade
+    after = decode_in_steps(model, tokens, 4, decoding.step_function(model))  # now the second sight: a copy
+    assert model in decoding._copies and decoding._copies[model] is not kept
     with torch.no_grad():
         torch.testing.assert_close(after, model(tokens), atol=1e-5, rtol=0)  # the new weights, not the stale copy
     assert (after - before).abs().max() > 1e-2
+    assert decoding.decoding_copy(model, compiled=True).compiled  # a compiled step gets its copy at once
     decoding.drop_decoding_copy(model)
     assert model not in decoding._copies
+
+
+def test_weights_that_change_before_every_generation_never_pay_for_a_copy():
+    model = tiny_model()
+    tokens = torch.randint(0, model.vocab_size, (1, 12))
+    for _ in range(3):  # PPO's pattern: generate, update, generate...
+        generate(model, tokens.tolist(), 4, temperature=0, eos_id=-1)
+        assert model not in decoding._copies
+        update(model, tokens)
 
 
 def test_no_copy_off_the_cpu_or_without_a_cache():
