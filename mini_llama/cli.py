@@ -236,7 +236,7 @@ def main(argv=None) -> int:
         description="Next-token pretraining with AdamW (betas 0.9/0.95, eps 1e-5, weight decay 0.1), gradient "
                     "clipping at 1.0, linear warm-up then cosine decay to 10 %% of the peak learning rate "
                     "(Touvron et al. 2023, section 2.2). Documents are packed bos ... eos into rows of --seq-len. "
-                    "Metrics go to OUT/metrics.jsonl, the checkpoint (model, optimiser, step, data position, RNG) "
+                    "Metrics go to OUT/metrics.jsonl, the checkpoint (model, optimiser, step, data position, recipe) "
                     "to OUT/checkpoint.pt, the one before it to OUT/checkpoint.prev.pt; an OUT that holds a run is refused "
                     "without --resume, and one in use by another run at once. Under `torchrun --nproc_per_node=N` "
                     "each process trains on its share of the global batch (N x --batch-size rows), sharded by "

@@ -273,8 +273,12 @@ def pretrain_base_model(recipe: BaseRecipe, inputs: dict[str, Path], path: Path,
     """Pretrain the base model from its recipe with the tokenizer at inputs["tokenizer"], checkpointing beside `path`
     (so a crash resumes), then write `path`."""
     tokenizer, world = shelf.STAGES["tokenizer"].loader(inputs["tokenizer"]), data.make_world(seed=recipe.world_seed)
-    model = model_lib.Transformer(recipe.model_args(tokenizer.n_words))
-    model.init_weights(generator=torch.Generator().manual_seed(recipe.init_seed))
+    with torch.random.fork_rng():  # seeded draws that leave the caller's random state as it was
+        # the course's base model as it was first drawn: each layer's own initialisation, then init_weights', in one
+        # stream from init_seed. (A fresh generator for init_weights alone is as valid a draw, but a different one:
+        # measured, its model recalls 76 % of the facts where this one recalls 87 %; one seed is no aim to tune to.)
+        torch.manual_seed(recipe.init_seed)
+        model = model_lib.Transformer(recipe.model_args(tokenizer.n_words)).init_weights()
     run_dir = path.with_suffix(".run")
     stream = lambda split: tinyworld_stream(world, split, tokenizer, recipe.train.seq_len)  # noqa: E731
     train(model, recipe.train, stream("train"), run_dir, valid_stream=stream("valid"), resume=True, progress=progress)
