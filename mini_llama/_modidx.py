@@ -46,6 +46,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'mini_llama.checkpoint.load_safetensors': ( 'checkpoints.html#load_safetensors',
                                                                                    'mini_llama/checkpoint.py'),
                                        'mini_llama.checkpoint.merge_shards': ('checkpoints.html#merge_shards', 'mini_llama/checkpoint.py'),
+                                       'mini_llama.checkpoint.meta_params': ('checkpoints.html#meta_params', 'mini_llama/checkpoint.py'),
                                        'mini_llama.checkpoint.model_from_state_dict': ( 'checkpoints.html#model_from_state_dict',
                                                                                         'mini_llama/checkpoint.py'),
                                        'mini_llama.checkpoint.read_json_object': ( 'checkpoints.html#read_json_object',

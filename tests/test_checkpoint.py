@@ -156,6 +156,22 @@ def test_meta_round_trip_keeps_every_model_field(tmp_path):
     assert load_meta(save_meta(model, tmp_path)).params == model.params
 
 
+# the fields of Llama 2's own ModelArgs (llama/model.py); Llama.build passes max_seq_len and max_batch_size itself
+META_LLAMA2_FIELDS = {"dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "multiple_of", "ffn_dim_multiplier",
+                      "norm_eps", "max_batch_size", "max_seq_len"}
+
+
+def test_meta_params_json_is_what_metas_own_loader_builds_from(tmp_path):
+    save_meta(small_model(max_seq_len=128, max_batch_size=3), tmp_path)
+    params = json.loads((tmp_path / "params.json").read_text())
+    # Llama.build(max_seq_len=..., max_batch_size=...) calls ModelArgs(max_seq_len=..., max_batch_size=..., **params):
+    # either key in params.json would be passed twice, and any key outside its fields is refused
+    assert params.keys() <= META_LLAMA2_FIELDS - {"max_seq_len", "max_batch_size"}
+    assert json.loads((tmp_path / "mini_llama.json").read_text()) == {"max_seq_len": 128, "max_batch_size": 3}
+    save_meta(small_model(rope_theta=1e6), tmp_path / "code_llama")  # Code Llama's params.json carries rope_theta
+    assert json.loads((tmp_path / "code_llama" / "params.json").read_text())["rope_theta"] == 1e6
+
+
 def test_rope_theta_of_a_transformers_5_config_is_read_and_gives_its_logits(tmp_path):
     transformers = transformers_quietly()
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ import torch
 from mini_llama.checkpoint import save_hf
 from mini_llama.config import ModelArgs
 from mini_llama.model import Transformer
-from mini_llama.tokenizer import course_tokenizer_path
+from mini_llama.shelf import course_tokenizer_path
 
 
 @pytest.fixture(scope="module")
