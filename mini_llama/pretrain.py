@@ -272,7 +272,7 @@ def tinyworld_stream(world: data.World, split: str, tokenizer, seq_len: int) -> 
 def pretrain_base_model(recipe: BaseRecipe, inputs: dict[str, Path], path: Path, progress: bool = True):
     """Pretrain the base model from its recipe with the tokenizer at inputs["tokenizer"], checkpointing beside `path`
     (so a crash resumes), then write `path`."""
-    tokenizer, world = shelf.STAGES["tokenizer"].loader(inputs["tokenizer"]), data.make_world(seed=recipe.world_seed)
+    tokenizer, world = shelf.read("tokenizer", inputs["tokenizer"]), data.make_world(seed=recipe.world_seed)
     with torch.random.fork_rng():  # seeded draws that leave the caller's random state as it was
         # the course's base model as it was first drawn: each layer's own initialisation, then init_weights', in one
         # stream from init_seed. (A fresh generator for init_weights alone is as valid a draw, but a different one:

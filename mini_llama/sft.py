@@ -152,7 +152,7 @@ def sft_validation_loss(model: model_lib.Transformer, tokenizer, dialogs: list[l
 # %% ../chapters/08_sft.ipynb #fd48d900
 def fine_tune_base_model(cfg: SFTConfig, inputs: dict[str, Path], path: Path, progress: bool = True):
     "Fine-tune the base model at inputs['base'] on the recipe's dialogues; write it, with its recipe and history, to `path`."
-    tokenizer, model = shelf.STAGES["tokenizer"].loader(inputs["tokenizer"]), checkpoint.load_model_file(inputs["base"])
+    tokenizer, model = shelf.read("tokenizer", inputs["tokenizer"]), shelf.read("base", inputs["base"])
     history = train_sft(model, tokenizer, training_dialogs(cfg), cfg, progress=progress)
     checkpoint.save_model_file(model, path, config=asdict(cfg), history=history)
 

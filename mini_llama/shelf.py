@@ -83,9 +83,14 @@ def path(name: str, recipe: Any = None, progress: bool = True) -> Path:
     return artifacts.build_once(artifact_path(name, recipe), lambda file: s.build(recipe, inputs, file, progress))
 
 
+def read(name: str, file: Path):
+    "A file the stage built, read by its loader (a build reads its parents' files, `inputs`, so)."
+    return stage(name).loader(file)
+
+
 def load(name: str, recipe: Any = None, progress: bool = True):
     "The stage's artifact, loaded (built first when it is missing)."
-    return stage(name).loader(path(name, recipe, progress))
+    return read(name, path(name, recipe, progress))
 
 
 # The root: the course tokenizer, trained on the start of TinyWorld's training corpus.

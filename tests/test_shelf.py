@@ -33,7 +33,7 @@ def cache(tmp_path, monkeypatch):
 def declare_toy(builds: list, name="toy", aims=None) -> shelf.Stage:
     def build(r: ToyRecipe, inputs, path, progress):
         builds.append(path)
-        vocab = shelf.stage("tokenizer").loader(inputs["tokenizer"]).n_words
+        vocab = shelf.read("tokenizer", inputs["tokenizer"]).n_words
         model = Transformer(ModelArgs.from_name("tiny", vocab_size=vocab, max_seq_len=256))
         save_model_file(model.init_weights(generator=torch.Generator().manual_seed(r.seed)), path)
 
