@@ -4,19 +4,23 @@ import pytest
 import torch
 
 from mini_llama.exercises import ExerciseError
-from mini_llama.exercises.ch02 import check_hidden_dim, check_rms_norm
+from mini_llama.exercises.ch02 import check_rms_norm_backward, check_smallest_multiplier
 from mini_llama.layers import ffn_hidden_dim
 
 
-def rms_norm(x, weight, eps):
-    "Meta's order: the statistic and the division in float32, cast back to x's dtype, then the gain."
-    x32 = x.float()
-    return (x32 / torch.sqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype) * weight
+def rms_norm_backward(x, weight, eps, grad_out, rms_constant=False):
+    "y = x / r * g with r = sqrt(mean(x²) + eps): dx = g dy / r - x (sum(g dy x) / (d r³)); dg = sum over tokens."
+    r = torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    g_dy = grad_out * weight
+    grad_x = g_dy / r
+    if not rms_constant:  # wrong when skipped: r depends on x too
+        grad_x = grad_x - x * (g_dy * x).sum(-1, keepdim=True) / (x.shape[-1] * r**3)
+    grad_weight = (grad_out * x / r).reshape(-1, x.shape[-1]).sum(0)
+    return grad_x, grad_weight
 
 
-def naive_rms_norm(x, weight, eps):
-    "Chapter 02's naive version: every operation in x's dtype."
-    return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+def smallest_multiplier(dim, multiple_of, hidden):
+    return next((k / 100 for k in range(1, 401) if ffn_hidden_dim(dim, multiple_of, k / 100) == hidden), None)
 
 
 def not_solved(*args):
@@ -24,46 +28,46 @@ def not_solved(*args):
 
 
 def test_right_answers_pass(capsys):
-    check_rms_norm(rms_norm)
-    check_hidden_dim(ffn_hidden_dim)
-    assert capsys.readouterr().out.splitlines() == ["Exercise 1 (RMSNorm from the formula): correct",
-                                                    "Exercise 2 (SwiGLU's hidden size): correct"]
+    check_rms_norm_backward(rms_norm_backward)
+    check_smallest_multiplier(smallest_multiplier)
+    assert capsys.readouterr().out.splitlines() == ["Exercise 1 (RMSNorm's gradient): correct",
+                                                    "Exercise 2 (the hidden-size rule inverted): correct"]
 
 
-def test_naive_norm_in_bfloat16_is_named():
-    with pytest.raises(ExerciseError, match=r"bfloat16 \(2, 4096\) with outlier features: \d+ of 8192 values differ"):
-        check_rms_norm(naive_rms_norm)
+def test_rms_taken_as_constant_is_named():
+    with pytest.raises(ExerciseError, match=r"\(2, 3, 8\), off centre, a trained gain, grad_x: \d+ of 48 values"):
+        check_rms_norm_backward(lambda *args: rms_norm_backward(*args, rms_constant=True))
 
 
-def test_norm_without_eps_is_named():
-    with pytest.raises(ExerciseError, match=r"mean square below eps: 64 of 64 values differ"):
-        check_rms_norm(lambda x, weight, eps: rms_norm(x, weight, 0.0))
+def test_gain_gradient_not_summed_over_tokens_is_named():
+    def per_token(x, weight, eps, grad_out):
+        grad_x, _ = rms_norm_backward(x, weight, eps, grad_out)
+        return grad_x, grad_out * x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    with pytest.raises(ExerciseError, match=r"a trained gain, grad_weight: got shape \(2, 3, 8\), expected \(8,\)"):
+        check_rms_norm_backward(per_token)
 
 
-def test_layer_norm_instead_is_named():
-    with pytest.raises(ExerciseError, match=r"float32 \(2, 3, 8\), off centre.*values differ"):
-        check_rms_norm(lambda x, weight, eps: rms_norm(x - x.mean(-1, keepdim=True), weight, eps))
+def test_gradient_without_eps_is_named():
+    with pytest.raises(ExerciseError, match=r"mean square below eps, grad_x: \d+ of 64 values differ"):
+        check_rms_norm_backward(lambda x, weight, eps, grad_out: rms_norm_backward(x, weight, 0.0, grad_out))
 
 
-def test_norm_returning_float32_for_bfloat16_is_named():
-    with pytest.raises(ExerciseError, match=r"bfloat16 .*got dtype torch.float32, expected the input's torch.bfloat16"):
-        check_rms_norm(lambda x, weight, eps: rms_norm(x.float(), weight.float(), eps))
+def test_coarse_grid_is_named():
+    def tenths(dim, multiple_of, hidden):  # searches 0.1, 0.2, ...: misses 7B's 0.99 and 70B's 1.13
+        return next((k / 10 for k in range(1, 41) if ffn_hidden_dim(dim, multiple_of, k / 10) == hidden), None)
+    with pytest.raises(ExerciseError, match=r"llama2-7b .*got 1.0, which gives hidden 11008; expected 0.99"):
+        check_smallest_multiplier(tenths)
 
 
-def test_hidden_dim_rounded_down_is_named():
-    def rounded_down(dim, multiple_of, ffn_dim_multiplier):
-        return int(2 * 4 * dim / 3) // multiple_of * multiple_of
-    with pytest.raises(ExerciseError, match=r"llama2-7b \(dim=4096.*got 10752, expected 11008"):
-        check_hidden_dim(rounded_down)
-
-
-def test_hidden_dim_without_multiplier_is_named_on_70b():
-    with pytest.raises(ExerciseError, match=r"llama2-70b .*ffn_dim_multiplier=1.3\): got 24576, expected 28672"):
-        check_hidden_dim(lambda dim, multiple_of, ffn_dim_multiplier: ffn_hidden_dim(dim, multiple_of))
+def test_unreachable_size_must_be_none():
+    def never_none(dim, multiple_of, hidden):
+        return smallest_multiplier(dim, multiple_of, hidden) or 4.0
+    with pytest.raises(ExerciseError, match=r"11000, not a multiple of 256 .*got 4.0, expected None"):
+        check_smallest_multiplier(never_none)
 
 
 def test_open_exercises_say_not_solved(capsys):
-    check_rms_norm(not_solved)
-    check_hidden_dim(not_solved)
+    check_rms_norm_backward(not_solved)
+    check_smallest_multiplier(not_solved)
     out = capsys.readouterr().out
     assert out.count("not solved yet (replace the `raise NotImplementedError` with your answer)") == 2

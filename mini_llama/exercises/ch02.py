@@ -1,59 +1,73 @@
-"""Checks for chapter 02's exercises (RMSNorm and SwiGLU): RMSNorm from its formula, SwiGLU's hidden-size rule."""
+"""Checks for chapter 02's exercises (RMSNorm and SwiGLU): RMSNorm's gradient by hand, SwiGLU's hidden-size rule
+inverted."""
 
 import torch
 
-from mini_llama.exercises import exercise, expect, expect_close, expect_equal
+from mini_llama.exercises import exercise, expect, expect_close
 from mini_llama.layers import RMSNorm, ffn_hidden_dim
 
-__all__ = ["check_rms_norm", "check_hidden_dim"]
+__all__ = ["check_rms_norm_backward", "check_smallest_multiplier"]
 
 
-def _rms_norm_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, float]]:
-    "(what the case tests, x, weight, eps), drawn from a fixed seed."
+def _backward_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, float, torch.Tensor]]:
+    "(what the case tests, x, weight, eps, grad_out) in float32, drawn from a fixed seed."
     g = torch.Generator().manual_seed(0)
     off_centre = 5 * torch.randn(2, 3, 8, generator=g) + 1
-    gain = torch.randn(8, generator=g)
-    tiny = 1e-3 * torch.randn(4, 16, generator=g)  # mean square 1e-6, below eps = 1e-5: eps decides the scale
-    outliers = 3 * torch.randn(2, 4096, generator=g)
-    outliers[:, :4] = 300.0
-    bf16_gain = (1 + 0.1 * torch.randn(4096, generator=g)).bfloat16()
-    return [("float32 (2, 3, 8), off centre, a trained gain", off_centre, gain, 1e-5),
-            ("float32 (4, 16) with mean square below eps", tiny, torch.ones(16), 1e-5),
-            ("float32 (8,), one vector", off_centre[0, 0], gain, 1e-6),
-            ("bfloat16 (2, 4096) with outlier features", outliers.bfloat16(), bf16_gain, 1e-5)]
+    tiny = 1e-3 * torch.randn(4, 16, generator=g)  # mean square 1e-6, below eps = 1e-5: eps shapes the gradient
+    one = torch.randn(8, generator=g)
+    cases = [("(2, 3, 8), off centre, a trained gain", off_centre, torch.randn(8, generator=g), 1e-5),
+             ("(4, 16) with mean square below eps", tiny, torch.ones(16), 1e-5),
+             ("(8,), one vector", one, torch.randn(8, generator=g), 1e-6)]
+    return [(what, x, w, eps, torch.randn(x.shape, generator=g)) for what, x, w, eps in cases]
 
 
-def _reference(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    norm = RMSNorm(x.shape[-1], eps=eps).to(weight.dtype)
+def _autograd(x: torch.Tensor, weight: torch.Tensor, eps: float, grad_out: torch.Tensor):
+    "The gradients of sum(RMSNorm(x) * grad_out) with respect to x and the gain, by autograd."
+    norm = RMSNorm(x.shape[-1], eps=eps)
     with torch.no_grad():
         norm.weight.copy_(weight)
-        return norm(x)
+    x = x.clone().requires_grad_()
+    norm(x).backward(grad_out)
+    return x.grad, norm.weight.grad
 
 
-@exercise("Exercise 1 (RMSNorm from the formula)")
-def check_rms_norm(rms_norm) -> None:
-    "`rms_norm(x, weight, eps)` must equal `mini_llama.layers.RMSNorm`: float32 within 1e-5, bfloat16 exactly."
-    for what, x, weight, eps in _rms_norm_cases():
-        got = rms_norm(x.clone(), weight.clone(), eps)
-        want = _reference(x, weight, eps)
-        expect(isinstance(got, torch.Tensor), f"{what}: got a {type(got).__name__}, expected a torch.Tensor")
-        expect(got.dtype == x.dtype, f"{what}: got dtype {got.dtype}, expected the input's {x.dtype}")
-        exact = x.dtype == torch.bfloat16  # Meta's order of operations gives the same bf16 numbers, bit for bit
-        expect_close(what, got, want, atol=0 if exact else 1e-5, rtol=0 if exact else 1e-5)
+@exercise("Exercise 1 (RMSNorm's gradient)")
+def check_rms_norm_backward(backward) -> None:
+    "`backward(x, weight, eps, grad_out)` must return (grad_x, grad_weight) as autograd computes them."
+    for what, x, weight, eps, grad_out in _backward_cases():
+        got = backward(x.clone(), weight.clone(), eps, grad_out.clone())
+        expect(isinstance(got, tuple) and len(got) == 2,
+               f"{what}: got {type(got).__name__}, expected a tuple (grad_x, grad_weight)")
+        want_x, want_weight = _autograd(x, weight, eps, grad_out)
+        expect_close(f"{what}, grad_x", got[0], want_x, atol=1e-5, rtol=1e-4)
+        expect_close(f"{what}, grad_weight", got[1], want_weight, atol=1e-5, rtol=1e-4)
 
 
-# (name, dim, multiple_of, ffn_dim_multiplier, expected): the released models' hidden sizes are the rows of w1 in
-# Meta's checkpoints; Code Llama 34B (GQA, ffn_dim_multiplier 1.0) and two small widths come from ffn_hidden_dim
-HIDDEN_CASES = (("llama2-7b", 4096, 256, None, 11008), ("llama2-13b", 5120, 256, None, 13824),
-                ("llama2-70b", 8192, 4096, 1.3, 28672), ("codellama-34b", 8192, 256, 1.0, ffn_hidden_dim(8192, 256, 1.0)),
-                ("tiny", 64, 32, None, ffn_hidden_dim(64, 32)), ("dim 48", 48, 32, None, ffn_hidden_dim(48, 32)))
+MULTIPLIERS = [k / 100 for k in range(1, 401)]  # the grid searched: 0.01, 0.02, ..., 4.00
+
+# (name, dim, multiple_of, hidden): the released models' hidden sizes (the rows of w1 in Meta's checkpoints),
+# Code Llama 34B's, chapter 02's third question, and a size the rule never gives (not a multiple of 256)
+MULTIPLIER_CASES = (("llama2-7b", 4096, 256, 11008), ("llama2-13b", 5120, 256, 13824),
+                    ("llama2-70b", 8192, 4096, 28672), ("codellama-34b", 8192, 256, 22016),
+                    ("70B's width, 32768 hidden", 8192, 4096, 32768), ("11000, not a multiple of 256", 4096, 256, 11000))
 
 
-@exercise("Exercise 2 (SwiGLU's hidden size)")
-def check_hidden_dim(hidden_dim) -> None:
-    "`hidden_dim(dim, multiple_of, ffn_dim_multiplier)` must give the SwiGLU width Meta's rule gives."
-    for name, dim, multiple_of, multiplier, want in HIDDEN_CASES:
-        got = hidden_dim(dim, multiple_of, multiplier)
-        expect(isinstance(got, int) and not isinstance(got, bool),
-               f"{name}: got {got!r} of type {type(got).__name__}, expected an int")
-        expect_equal(f"{name} (dim={dim}, multiple_of={multiple_of}, ffn_dim_multiplier={multiplier})", got, want)
+def _smallest_on_grid(dim: int, multiple_of: int, hidden: int) -> float | None:
+    return next((m for m in MULTIPLIERS if ffn_hidden_dim(dim, multiple_of, m) == hidden), None)
+
+
+@exercise("Exercise 2 (the hidden-size rule inverted)")
+def check_smallest_multiplier(smallest_multiplier) -> None:
+    "`smallest_multiplier(dim, multiple_of, hidden)`: the smallest of 0.01, ..., 4.00 giving `hidden`, else None."
+    for name, dim, multiple_of, hidden in MULTIPLIER_CASES:
+        what = f"{name} (dim={dim}, multiple_of={multiple_of}, hidden={hidden})"
+        got, want = smallest_multiplier(dim, multiple_of, hidden), _smallest_on_grid(dim, multiple_of, hidden)
+        if want is None:
+            expect(got is None, f"{what}: got {got!r}, expected None: no multiplier up to 4.00 gives {hidden}")
+            continue
+        expect(isinstance(got, int | float) and not isinstance(got, bool),
+               f"{what}: got {got!r}, expected a float such as {want}")
+        gives = ffn_hidden_dim(dim, multiple_of, got) if got > 0 else None
+        expect(abs(got - want) < 1e-6,
+               f"{what}: got {got!r}, which gives hidden {gives}; expected {want}, the smallest multiple of 0.01 "
+               f"that gives {hidden}")
