@@ -1,5 +1,4 @@
-"""Checks for chapter 06b (fast decoding on a CPU): the bytes one decoding step must read, and a feed-forward step on
-fused weights.
+"""Checks for chapter 06b (fast decoding): the bytes one decoding step must read, a feed-forward step on fused weights.
 
 Plain module, taught by no chapter: `mini_llama.exercises` explains how a check reports.
 """
