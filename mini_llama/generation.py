@@ -22,7 +22,7 @@ def sample_top_p(probs: Tensor, p: float, generator: torch.Generator | None = No
     "Sample from the smallest set of most likely tokens whose probability reaches p, renormalised. (bs, vocab) -> (bs, 1)"
     probs_sort, probs_idx = torch.sort(probs, dim=-1, descending=True)
     probs_sum = torch.cumsum(probs_sort, dim=-1)
-    probs_sort[probs_sum - probs_sort > p] = 0.0  # a token is kept while the mass before it is below p
+    probs_sort[probs_sum - probs_sort > p] = 0.0  # a token is kept while the mass before it is at most p
     probs_sort.div_(probs_sort.sum(dim=-1, keepdim=True))
     choice = torch.multinomial(probs_sort, num_samples=1, generator=generator)
     return torch.gather(probs_idx, -1, choice)
@@ -125,9 +125,7 @@ def generate(model: model_lib.Transformer, prompt_tokens: list[list[int]], max_g
     """Generated ids of each prompt (prompt and eos excluded): at most max_gen_len of them, and at most max_seq_len
     tokens with the prompt. With logprobs=True, also the log-probability of each.
 
-    compile=True runs each step under torch.compile (on CPU it needs a C++ compiler): the first generation with a
-    model spends seconds compiling, later ones reuse the graphs; one sequence then decodes on CPU at nearly the speed
-    at which its weights stream from memory (chapter 06b, benchmarks/README.md)."""
+    compile=True compiles each step with torch.compile: the optional chapter 06b explains when and why it is faster."""
     out_tokens, out_logprobs = [[] for _ in prompt_tokens], [[] for _ in prompt_tokens]
     for next_ids, lps, done in decode_steps(model, prompt_tokens, max_gen_len, temperature, top_p, use_cache,
                                             eos_id, generator, compile):
