@@ -1,7 +1,6 @@
 """Checks for chapter 05a's exercises (the model: blocks, the Transformer, the official configurations).
 
-Plain module, taught by no chapter: each `check_*` runs the student's answer on cases whose answer the package
-itself gives (a block of random weights run in the other order, a model counted before and after tying).
+Plain module, taught by no chapter: `mini_llama.exercises` explains how a check reports.
 """
 
 import torch

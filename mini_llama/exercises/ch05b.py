@@ -1,7 +1,6 @@
 """Checks for chapter 05b's exercises (checkpoints: Meta's shards and Hugging Face's layout).
 
-Plain module, taught by no chapter: each `check_*` runs the student's answer on a small model with grouped-query
-attention whose weights are known, split or converted by the package's own writers.
+Plain module, taught by no chapter: `mini_llama.exercises` explains how a check reports.
 """
 
 import torch
