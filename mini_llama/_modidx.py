@@ -181,6 +181,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'mini_llama.sft.sft_aims': ('sft.html#sft_aims', 'mini_llama/sft.py'),
                                 'mini_llama.sft.sft_loss': ('sft.html#sft_loss', 'mini_llama/sft.py'),
                                 'mini_llama.sft.sft_model': ('sft.html#sft_model', 'mini_llama/sft.py'),
+                                'mini_llama.sft.sft_step_loss': ('sft.html#sft_step_loss', 'mini_llama/sft.py'),
                                 'mini_llama.sft.sft_validation_loss': ('sft.html#sft_validation_loss', 'mini_llama/sft.py'),
                                 'mini_llama.sft.train_sft': ('sft.html#train_sft', 'mini_llama/sft.py'),
                                 'mini_llama.sft.training_dialogs': ('sft.html#training_dialogs', 'mini_llama/sft.py')},

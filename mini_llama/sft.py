@@ -2,8 +2,8 @@
 
 # %% auto #0
 __all__ = ['IGNORE', 'SFT_HELPFULNESS_AIM', 'SFTConfig', 'training_dialogs', 'dialog_example', 'PackedBatch', 'pack_examples',
-           'sft_loss', 'epoch_batches', 'train_sft', 'sft_validation_loss', 'fine_tune_base_model', 'sft_aims',
-           'sft_model']
+           'sft_loss', 'epoch_batches', 'sft_step_loss', 'train_sft', 'sft_validation_loss', 'fine_tune_base_model',
+           'sft_aims', 'sft_model']
 
 # %% ../chapters/08_sft.ipynb #16ff87f0
 import dataclasses
@@ -24,7 +24,7 @@ from tqdm import tqdm
 import mini_llama.checkpoint as checkpoint
 import mini_llama.data as data
 import mini_llama.model as model_lib
-import mini_llama.pretrain as pretrain  # noqa: F401 (declares the base model on the shelf, which SFT starts from)
+import mini_llama.pretrain as pretrain  # the base model SFT starts from, and the pretraining text it keeps seeing
 import mini_llama.shelf as shelf
 import mini_llama.tokenizer as tokenizer_lib
 import mini_llama.training as training
@@ -37,6 +37,9 @@ class SFTConfig:
     n_dialogs: int = 12000
     epochs: int = 3
     batch_size: int = 8  # packed rows per step
+    # rows of pretraining text (TinyWorld's corpus, whole rows under the next-token loss) beside each step's
+    # dialogues, so that fine-tuning does not erase what pretraining taught (measured below)
+    pretrain_rows: int = 4
     seq_len: int = 256
     # the training layer's recipe (07a); its max_steps is set by the data: epochs over the packed rows.
     # lr: a 1.3M-parameter model trained for minutes moves further than 7B weights do at 2e-5
@@ -125,17 +128,30 @@ def epoch_batches(examples: list, cfg: SFTConfig) -> list[PackedBatch]:
     return batches
 
 # %% ../chapters/08_sft.ipynb #6cd9f0a0
+def sft_step_loss(model: model_lib.Transformer, batch: PackedBatch, pretraining: pretrain.PackedStream | None,
+                  n_rows: int) -> Tensor:
+    "The answers' loss, plus the next-token loss on the next n_rows rows of pretraining text when n_rows > 0."
+    loss = sft_loss(model, batch)
+    if n_rows:
+        loss = loss + training.next_token_loss(model, pretraining.next_batch(n_rows))
+    return loss
+
+
 def train_sft(model: model_lib.Transformer, tokenizer, dialogs: list[list[dict]], cfg: SFTConfig,
-              progress: bool = True) -> list[dict]:
-    "Fine-tune `model` in place on complete dialogues; returns each step's loss and learning rate."
+              progress: bool = True, pretraining: pretrain.PackedStream | None = None) -> list[dict]:
+    """Fine-tune `model` in place on complete dialogues, with cfg.pretrain_rows rows of `pretraining` text in every
+    step (by default TinyWorld's training corpus); returns each step's loss and learning rate."""
     examples = [dialog_example(tokenizer, d, cfg.assistant_only) for d in dialogs]
     batches = epoch_batches(examples, cfg)
+    if cfg.pretrain_rows and pretraining is None:
+        pretraining = pretrain.tinyworld_stream(data.make_world(seed=cfg.world_seed), "train", tokenizer, cfg.seq_len)
     optim = dataclasses.replace(cfg.optim, max_steps=len(batches))
     optimizer = training.make_optimizer(model, optim)
     model.train()
     history = []
     for step, batch in enumerate(tqdm(batches, desc="SFT", disable=not progress)):
-        loss, lr = training.optimizer_step(model, optimizer, optim, step, partial(sft_loss, model, batch))
+        loss, lr = training.optimizer_step(model, optimizer, optim, step,
+                                           partial(sft_step_loss, model, batch, pretraining, cfg.pretrain_rows))
         history.append({"step": step + 1, "loss": loss, "lr": lr})
     return history
 
@@ -148,6 +164,7 @@ def sft_validation_loss(model: model_lib.Transformer, tokenizer, dialogs: list[l
     loss = sft_loss(model.eval(), pack_examples([dialog_example(tokenizer, d) for d in dialogs], seq_len)).item()
     model.train(was_training)
     return loss
+
 
 # %% ../chapters/08_sft.ipynb #fd48d900
 def fine_tune_base_model(cfg: SFTConfig, inputs: dict[str, Path], path: Path, progress: bool = True):

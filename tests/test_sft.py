@@ -9,6 +9,7 @@ import torch
 from mini_llama.config import ModelArgs
 from mini_llama.data import make_world, sft_dialogs
 from mini_llama.model import Transformer
+from mini_llama.pretrain import tinyworld_stream
 from mini_llama.sft import (
     IGNORE,
     SFTConfig,
@@ -16,12 +17,13 @@ from mini_llama.sft import (
     epoch_batches,
     pack_examples,
     sft_loss,
+    sft_step_loss,
     sft_validation_loss,
     train_sft,
 )
 from mini_llama.shelf import course_tokenizer
 from mini_llama.tokenizer import encode_dialog_for_training
-from mini_llama.training import OptimConfig, lr_at, sequence_logprobs
+from mini_llama.training import OptimConfig, lr_at, next_token_loss, sequence_logprobs
 
 TOK = course_tokenizer()
 DIALOGS = sft_dialogs(make_world(0), "train", 12, seed=0)
@@ -123,6 +125,17 @@ def test_sft_training_is_bit_reproducible_and_lowers_the_loss():
     assert h1[-1]["loss"] < h1[0]["loss"]
     tcfg = dataclasses.replace(cfg.optim, max_steps=len(h1))  # the training layer's schedule over both epochs
     assert [h["lr"] for h in h1] == [lr_at(step, tcfg) for step in range(len(h1))]
+
+
+def test_a_step_adds_the_next_rows_of_pretraining_text_under_the_next_token_loss():
+    model = tiny_model().eval()
+    batch = epoch_batches([dialog_example(TOK, d) for d in DIALOGS], SFTConfig(epochs=1, batch_size=2))[0]
+    stream, twin = (tinyworld_stream(make_world(0), "train", TOK, 256) for _ in range(2))
+    with torch.no_grad():
+        assert torch.equal(sft_step_loss(model, batch, stream, 2),
+                           sft_loss(model, batch) + next_token_loss(model, twin.next_batch(2)))
+        assert torch.equal(sft_step_loss(model, batch, None, 0), sft_loss(model, batch))
+    assert torch.equal(stream.next_batch(1), twin.next_batch(1))  # the step took exactly its two rows
 
 
 def test_validation_loss_is_the_mean_over_the_assistants_tokens_only():
