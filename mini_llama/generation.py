@@ -125,7 +125,8 @@ def generate(model: model_lib.Transformer, prompt_tokens: list[list[int]], max_g
     """Generated ids of each prompt (prompt and eos excluded): at most max_gen_len of them, and at most max_seq_len
     tokens with the prompt. With logprobs=True, also the log-probability of each.
 
-    compile=True compiles each step with torch.compile: the optional chapter 06b explains when and why it is faster."""
+    compile=True compiles each step with torch.compile (on CPU it needs a C++ compiler, and the first generation of a
+    batch shape spends seconds compiling); the optional chapter 06b explains when and why it is faster."""
     out_tokens, out_logprobs = [[] for _ in prompt_tokens], [[] for _ in prompt_tokens]
     for next_ids, lps, done in decode_steps(model, prompt_tokens, max_gen_len, temperature, top_p, use_cache,
                                             eos_id, generator, compile):
