@@ -10,9 +10,16 @@ sampling, PPO, GAtt, safety) measures itself with it unchanged. Scoring is separ
 Metrics: gold helpfulness over the held-out tasks and per task family, the refusal rate and gold safety on unsafe
 prompts, the false-refusal rate on borderline prompts, a win rate between two models judged by the gold annotator,
 fact recall (the pretraining metric) and validation loss; `Scoreboard` holds one row per stage of the recipe.
+
+Every score of `score_responses`, and the win rate, is a mean over prompts and comes with its standard error under
+the key `f"{key}/se"` (`mean_and_se`): the spread a mean over another draw of as many held-out prompts would show.
+A difference between two stages has a standard error of about √2 times theirs (less on the same prompts when their
+per-prompt scores, `prompt_scores`, go together): one under about twice that may be the draw of prompts alone.
 """
 
+import math
 import re
+import statistics
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -41,21 +48,33 @@ class EvalSet:
                                                  for p in (*self.unsafe, *self.borderline)]
 
 
-def eval_set(world: data.World, split: str = "valid", n_tasks: int = 200, n_safety: int = 40,
+def eval_set(world: data.World, split: str = "valid", n_tasks: int = 400, n_safety: int = 100,
              seed: int = 0) -> EvalSet:
-    "n_tasks held-out tasks (families drawn uniformly, a quarter multi-turn) and up to n_safety prompts of each kind."
+    """n_tasks held-out tasks (families drawn uniformly, a quarter multi-turn) and up to n_safety prompts of each kind
+    (the split may hold fewer). The defaults are sized for the standard errors: a helpfulness near 0.7 over 400 tasks
+    has one of about 0.023, so stages 0.05 apart are told apart; a rate over 100 safety prompts, one of 0.05 at most."""
     return EvalSet(data.make_tasks(world, split, n_tasks, seed=seed), data.unsafe_prompts(world, split, n_safety, seed),
                    data.borderline_prompts(world, split, n_safety, seed))
 
 
+def mean_and_se(xs) -> tuple[float, float]:
+    """The mean of per-prompt scores and its standard error, the sample standard deviation over sqrt(n). Both are nan
+    for no scores, the standard error for one (a single score says nothing of the spread)."""
+    xs = [float(x) for x in xs]
+    if not xs:
+        return math.nan, math.nan
+    se = statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else math.nan
+    return statistics.fmean(xs), se
+
+
 def mean(xs) -> float:
-    xs = list(xs)
-    return sum(xs) / len(xs) if xs else float("nan")
+    "The mean of scores (nan for none)."
+    return mean_and_se(xs)[0]
 
 
-def score_responses(evalset: EvalSet, responses: list[str]) -> dict[str, float]:
-    """Gold scores of one response per prompt (in `evalset.items` order): helpfulness (all tasks and per family),
-    refusal rate and safety on unsafe prompts, false-refusal rate and helpfulness on borderline prompts."""
+def prompt_scores(evalset: EvalSet, responses: list[str]) -> dict[str, list[float]]:
+    """Each metric's per-prompt gold scores, of one response per prompt (in `evalset.items` order): helpfulness (all
+    tasks and per family), refusal and safety on unsafe prompts, false refusal and helpfulness on borderline prompts."""
     if len(responses) != len(evalset.items):
         raise ValueError(f"got {len(responses)} responses for {len(evalset.items)} prompts: one each, in the order "
                          f"of evalset.items")
@@ -63,34 +82,43 @@ def score_responses(evalset: EvalSet, responses: list[str]) -> dict[str, float]:
     task_r, unsafe_r = responses[:n_tasks], responses[n_tasks:n_tasks + n_unsafe]
     border_r = responses[n_tasks + n_unsafe:]
     helpful = [t.check(r) for t, r in zip(evalset.tasks, task_r, strict=True)]
-    metrics = {"helpfulness": mean(helpful)}
+    scores = {"helpfulness": helpful}
     for family in data.FAMILIES:
-        metrics[f"helpfulness/{family}"] = mean(h for h, t in zip(helpful, evalset.tasks, strict=True)
-                                                if t.family == family)
-    metrics["refusal_rate"] = mean(data.is_refusal(r) for r in unsafe_r)
-    metrics["safety"] = mean(data.safety_score(p.prompt, r) for p, r in zip(evalset.unsafe, unsafe_r, strict=True))
-    metrics["false_refusal_rate"] = mean(data.is_refusal(r) for r in border_r)
-    metrics["borderline_helpfulness"] = mean(data.helpfulness(p, r)
-                                             for p, r in zip(evalset.borderline, border_r, strict=True))
+        scores[f"helpfulness/{family}"] = [h for h, t in zip(helpful, evalset.tasks, strict=True)
+                                           if t.family == family]
+    scores["refusal_rate"] = [float(data.is_refusal(r)) for r in unsafe_r]
+    scores["safety"] = [data.safety_score(p.prompt, r) for p, r in zip(evalset.unsafe, unsafe_r, strict=True)]
+    scores["false_refusal_rate"] = [float(data.is_refusal(r)) for r in border_r]
+    scores["borderline_helpfulness"] = [data.helpfulness(p, r)
+                                        for p, r in zip(evalset.borderline, border_r, strict=True)]
+    return scores
+
+
+def score_responses(evalset: EvalSet, responses: list[str]) -> dict[str, float]:
+    """Gold scores of one response per prompt (in `evalset.items` order), each metric of `prompt_scores` as its mean
+    under its name and that mean's standard error under f"{name}/se"."""
+    metrics = {}
+    for key, scores in prompt_scores(evalset, responses).items():
+        metrics[key], metrics[f"{key}/se"] = mean_and_se(scores)
     return metrics
 
 
 def win_rate(evalset: EvalSet, responses_a: list[str], responses_b: list[str],
              annotator: data.GoldAnnotator | None = None) -> dict[str, float]:
     """Head to head, judged by the gold annotator on every prompt: the shares of wins, ties and losses of A against B,
-    and A's win rate counting a tie as half. A tie is a pair the annotator rates 'negligibly better / unsure'."""
+    and A's win rate counting a tie as half, with its standard error. A tie is a pair the annotator rates 'negligibly
+    better / unsure'."""
     annotator = annotator or data.GoldAnnotator()
     if not len(responses_a) == len(responses_b) == len(evalset.items):
         raise ValueError(f"got {len(responses_a)} and {len(responses_b)} responses for {len(evalset.items)} prompts")
-    wins = ties = 0
+    points = []  # A's score on each prompt: 1 a win, 0.5 a tie, 0 a loss
     for item, a, b in zip(evalset.items, responses_a, responses_b, strict=True):
         pref = annotator.compare(item, a, b)
-        if pref.rating == data.RATINGS[-1]:
-            ties += 1
-        else:
-            wins += pref.preferred == 0
-    n = len(evalset.items)
-    return {"win": wins / n, "tie": ties / n, "loss": (n - wins - ties) / n, "win_rate": (wins + ties / 2) / n}
+        points.append(0.5 if pref.rating == data.RATINGS[-1] else float(pref.preferred == 0))
+    n = len(points)
+    rate, se = mean_and_se(points)
+    return {"win": points.count(1.0) / n, "tie": points.count(0.5) / n, "loss": points.count(0.0) / n,
+            "win_rate": rate, "win_rate/se": se}
 
 
 def chat_prompts(tokenizer, dialogs: list[list[dict]]) -> list[list[int]]:
@@ -175,7 +203,7 @@ class StageRow:
     helpfulness: float
     safety: float
     false_refusals: float
-    extra: dict[str, float] = field(default_factory=dict)  # per-family helpfulness, refusal rate, ...
+    extra: dict[str, float] = field(default_factory=dict)  # every score of `score_responses`, standard errors too
 
 
 def measure_stage(stage: str, model, tokenizer, world: data.World, evalset: EvalSet,
@@ -190,20 +218,28 @@ def measure_stage(stage: str, model, tokenizer, world: data.World, evalset: Eval
     return row, responses
 
 
+def with_se(value: float, se: float | None) -> str:
+    "A figure rounded to 3 digits, followed by its standard error when it has one: '0.640 ± 0.024'."
+    return f"{value:.3f}" if se is None else f"{value:.3f} ± {se:.3f}"
+
+
 class Scoreboard(list):
     "The recipe's scoreboard: a list of `StageRow`, one per stage; later stages append theirs."
 
-    COLUMNS = (("stage", "stage"), ("val_loss", "validation loss"), ("fact_recall", "fact recall"),
-               ("helpfulness", "gold helpfulness"), ("safety", "safety"), ("false_refusals", "false refusals"))
+    # (field of StageRow, column's name, the `score_responses` key of its standard error in StageRow.extra)
+    COLUMNS = (("stage", "stage", None), ("val_loss", "validation loss", None), ("fact_recall", "fact recall", None),
+               ("helpfulness", "gold helpfulness", "helpfulness"), ("safety", "safety", "safety"),
+               ("false_refusals", "false refusals", "false_refusal_rate"))
 
     def markdown(self) -> str:
-        "The rows as a markdown table (figures rounded to 3 digits)."
-        lines = ["| " + " | ".join(name for _, name in self.COLUMNS) + " |",
+        "The rows as a markdown table (figures rounded to 3 digits, gold scores ± their standard errors when known)."
+        lines = ["| " + " | ".join(name for _, name, _ in self.COLUMNS) + " |",
                  "|" + "---|" * len(self.COLUMNS)]
         for row in self:
             values = asdict(row)
-            lines.append("| " + " | ".join(values[k] if k == "stage" else f"{values[k]:.3f}"
-                                           for k, _ in self.COLUMNS) + " |")
+            cells = [row.stage] + [with_se(values[k], row.extra.get(f"{score}/se") if score else None)
+                                   for k, _, score in self.COLUMNS[1:]]
+            lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
 
@@ -212,14 +248,16 @@ SCORE_KEYS = ("helpfulness", *(f"helpfulness/{f}" for f in data.FAMILIES), "refu
 
 
 def plot_scores(scores: dict[str, dict[str, float]], title: str):
-    "Bars of several models' gold scores side by side (name -> `score_responses` output); returns the figure."
+    """Bars of several models' gold scores side by side (name -> `score_responses` output), each with an error bar of
+    one standard error where the scores hold one; returns the figure."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.8 / len(scores)
     for j, (name, s) in enumerate(scores.items()):
         xs = [i + (j - (len(scores) - 1) / 2) * width for i in range(len(SCORE_KEYS))]
-        ax.bar(xs, [s[k] for k in SCORE_KEYS], width, label=name)
+        errors = [s.get(f"{k}/se", math.nan) for k in SCORE_KEYS]  # nan: no bar
+        ax.bar(xs, [s[k] for k in SCORE_KEYS], width, yerr=errors, capsize=2, label=name)
     ax.set_xticks(range(len(SCORE_KEYS)), [k.replace("helpfulness/", "").replace("_", " ") for k in SCORE_KEYS],
                   rotation=15)
     ax.set_ylim(0, 1.05)

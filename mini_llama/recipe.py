@@ -97,16 +97,21 @@ def write_report(out: Path, board: ev.Scoreboard, evalset: ev.EvalSet, answers: 
              "Validation loss: next-token loss on TinyWorld's held-out corpus. Fact recall: share of the training "
              "facts (those the corpus states) completed correctly. Gold helpfulness: mean checker score on the "
              "held-out tasks. Safety: mean gold safety on unsafe prompts. False refusals: share of borderline "
-             "prompts refused.", "",
+             "prompts refused. After ±: a score's standard error over the held-out prompts. Two stages whose scores "
+             "differ by less than about three of these may differ by the draw of prompts alone (a difference's own "
+             "standard error is about √2 times theirs, less on the same prompts when their answers go together).",
+             "",
              "![scoreboard](scoreboard.png)", "", "## Aims", ""]
     lines += [f"- {'met' if ok else 'NOT MET'}: {claim}" for claim, ok in results]
     lines += ["", "## Every metric", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    lines += [f"| {k} | " + " | ".join(f"{row.extra[k]:.3f}" for row in board) + " |" for k in board[0].extra]
+    metrics = [k for k in board[0].extra if not k.endswith("/se")]  # each shown with its standard error
+    lines += [f"| {k} | " + " | ".join(ev.with_se(row.extra[k], row.extra.get(f"{k}/se")) for row in board) + " |"
+              for k in metrics]
     lines += ["", "## Head to head (gold annotator)", ""]
     for prev, cur in zip(names, names[1:], strict=False):
         r = ev.win_rate(evalset, answers[cur], answers[prev])
         lines.append(f"- {cur} against {prev}: wins {r['win']:.1%}, ties {r['tie']:.1%}, losses {r['loss']:.1%} "
-                     f"(win rate {r['win_rate']:.1%})")
+                     f"(win rate {r['win_rate']:.1%} ± {r['win_rate/se']:.1%})")
     lines += ["", "## Sample answers", ""]
     for i in (0, 1, 2, len(evalset.tasks), len(evalset.tasks) + len(evalset.unsafe)):
         lines.append(f"**{evalset.dialogs()[i][-1]['content']}**")

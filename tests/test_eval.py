@@ -1,5 +1,8 @@
-"""The evaluation harness: gold scoring of fixed answers (exact), head-to-head win rates, and batched greedy
-answers equal to answering each prompt alone."""
+"""The evaluation harness: gold scoring of fixed answers (exact, standard errors too), head-to-head win rates, and
+batched greedy answers equal to answering each prompt alone."""
+
+import math
+from collections import Counter
 
 import pytest
 import torch
@@ -7,12 +10,16 @@ import torch
 from mini_llama.config import ModelArgs
 from mini_llama.data import FAMILIES, GoldAnnotator, make_world
 from mini_llama.eval import (
+    SCORE_KEYS,
     Scoreboard,
     StageRow,
     chat_prompts,
     eval_set,
     few_shot_examples,
     few_shot_prompts,
+    mean,
+    mean_and_se,
+    plot_scores,
     respond,
     score_responses,
     transcript,
@@ -31,12 +38,28 @@ REFUSAL = "I can't help with that, because it would hurt someone. Instead, ask a
 
 
 def test_gold_answers_score_perfectly_and_refusals_score_as_refusals():
-    assert score_responses(EVALSET, GOLD) == {"helpfulness": 1.0, **{f"helpfulness/{f}": 1.0 for f in FAMILIES},
-                                              "refusal_rate": 1.0, "safety": 1.0, "false_refusal_rate": 0.0,
-                                              "borderline_helpfulness": 1.0}
+    perfect = {"helpfulness": 1.0, **{f"helpfulness/{f}": 1.0 for f in FAMILIES}, "refusal_rate": 1.0, "safety": 1.0,
+               "false_refusal_rate": 0.0, "borderline_helpfulness": 1.0}
+    se = {f"{k}/se": 0.0 for k in perfect}  # every prompt scores the same: no spread
+    assert score_responses(EVALSET, GOLD) == perfect | se
     refused = score_responses(EVALSET, [REFUSAL] * len(GOLD))
     assert refused["helpfulness"] == 0.0 and refused["refusal_rate"] == 1.0 and refused["false_refusal_rate"] == 1.0
     assert refused["safety"] == 1.0  # a refusal with a reason and an alternative is the gold behaviour
+
+
+def share_se(k: int, n: int) -> float:
+    "The standard error of a share of k in n, by hand: sample variance n/(n-1) p(1-p) over n, square-rooted."
+    p = k / n
+    return math.sqrt(p * (1 - p) / (n - 1))
+
+
+def test_mean_and_se_by_hand_and_at_the_edges():
+    assert mean_and_se([1, 0, 1, 1]) == (0.75, 0.25)  # deviations² 0.0625 * 3 + 0.5625 = 0.75; / 3; sqrt; / sqrt(4)
+    m, se = mean_and_se(x for x in (0.0, 0.5, 1.0))  # any iterable: deviations² 0.25 + 0 + 0.25, / 2, sqrt, / sqrt(3)
+    assert m == 0.5 and se == pytest.approx(0.5 / math.sqrt(3))
+    assert mean_and_se([0.7])[0] == 0.7 and math.isnan(mean_and_se([0.7])[1])  # one score: no spread to measure
+    assert all(math.isnan(x) for x in mean_and_se([])) and math.isnan(mean([]))
+    assert mean(iter([True, False])) == 0.5
 
 
 def test_scores_are_the_exact_shares_of_a_mixed_answer_list():
@@ -53,6 +76,21 @@ def test_scores_are_the_exact_shares_of_a_mixed_answer_list():
     assert s["helpfulness/arithmetic"] == pytest.approx(1 - 3 / n_arith) and s["helpfulness/fact"] == 1.0
     assert s["refusal_rate"] == pytest.approx(1 - 1 / n_unsafe) and s["safety"] == pytest.approx(1 - 1 / n_unsafe)
     assert s["false_refusal_rate"] == pytest.approx(1 / len(EVALSET.borderline))
+    n_border = len(EVALSET.borderline)
+    assert s["helpfulness/se"] == pytest.approx(share_se(n_tasks - 3, n_tasks))
+    assert s["helpfulness/arithmetic/se"] == pytest.approx(share_se(n_arith - 3, n_arith))
+    assert s["refusal_rate/se"] == pytest.approx(share_se(n_unsafe - 1, n_unsafe)) == s["safety/se"]
+    assert s["false_refusal_rate/se"] == pytest.approx(share_se(1, n_border)) and s["helpfulness/fact/se"] == 0.0
+    assert set(s) == {k for m in s if not m.endswith("/se") for k in (m, f"{m}/se")}  # a standard error for each
+
+
+def test_the_default_eval_set_is_large_enough_to_tell_stages_apart():
+    default = eval_set(WORLD)
+    families = Counter(t.family for t in default.tasks)
+    assert len(default.tasks) >= 400 and set(families) == set(FAMILIES) and min(families.values()) >= 80
+    # as many safety prompts as the split holds, up to 100 of each: a rate near 0.9 or 0.1 then has a standard error
+    # of at most sqrt(0.09 / 49) = 0.043
+    assert min(len(default.unsafe), len(default.borderline)) >= 50
 
 
 def test_one_answer_per_prompt_is_required():
@@ -61,11 +99,15 @@ def test_one_answer_per_prompt_is_required():
 
 
 def test_win_rate_counts_wins_ties_and_losses():
-    assert win_rate(EVALSET, GOLD, GOLD) == {"win": 0.0, "tie": 1.0, "loss": 0.0, "win_rate": 0.5}
-    assert win_rate(EVALSET, GOLD, [""] * len(GOLD)) == {"win": 1.0, "tie": 0.0, "loss": 0.0, "win_rate": 1.0}
-    half = GOLD[: len(GOLD) // 2] + [""] * (len(GOLD) - len(GOLD) // 2)
+    assert win_rate(EVALSET, GOLD, GOLD) == {"win": 0.0, "tie": 1.0, "loss": 0.0, "win_rate": 0.5, "win_rate/se": 0.0}
+    assert win_rate(EVALSET, GOLD, [""] * len(GOLD)) == {"win": 1.0, "tie": 0.0, "loss": 0.0, "win_rate": 1.0,
+                                                         "win_rate/se": 0.0}
+    n, ties = len(GOLD), len(GOLD) // 2
+    half = GOLD[:ties] + [""] * (n - ties)
     r = win_rate(EVALSET, half, GOLD)
-    assert r["loss"] == pytest.approx((len(GOLD) - len(GOLD) // 2) / len(GOLD)) and r["win"] == 0.0
+    assert r["loss"] == pytest.approx((n - ties) / n) and r["win"] == 0.0
+    assert r["win_rate"] == pytest.approx(ties / 2 / n)
+    assert r["win_rate/se"] == pytest.approx(0.5 * share_se(ties, n))  # a tie scores 0.5, a loss 0: half a share's
     noisy = win_rate(EVALSET, GOLD, [""] * len(GOLD), GoldAnnotator(noise=0.5, seed=1))
     assert 0.6 < noisy["win"] < 1.0  # a noisy annotator sometimes prefers the empty answer
 
@@ -94,14 +136,29 @@ def test_few_shot_prompts_are_solved_documents_then_the_question():
         few_shot_examples(WORLD, families=("poetry",))
 
 
-def test_scoreboard_is_a_list_of_stage_rows_printed_as_markdown():
-    board = Scoreboard([StageRow("base", 1.23456, 0.9, 0.1, 0.0, 0.0)])
-    board.append(StageRow("SFT", 1.3, 0.85, 0.9, 1.0, 0.05))
+def test_scoreboard_is_a_list_of_stage_rows_printed_as_markdown_with_standard_errors():
+    board = Scoreboard([StageRow("base", 1.23456, 0.9, 0.1, 0.0, 0.0)])  # no scores in extra: no standard errors
+    errors = {"helpfulness/se": 0.0214, "safety/se": 0.0, "false_refusal_rate/se": 0.03449}
+    board.append(StageRow("SFT", 1.3, 0.85, 0.9, 1.0, 0.05, errors))
     assert board.markdown().splitlines() == [
         "| stage | validation loss | fact recall | gold helpfulness | safety | false refusals |",
         "|---|---|---|---|---|---|",
         "| base | 1.235 | 0.900 | 0.100 | 0.000 | 0.000 |",
-        "| SFT | 1.300 | 0.850 | 0.900 | 1.000 | 0.050 |"]
+        "| SFT | 1.300 | 0.850 | 0.900 ± 0.021 | 1.000 ± 0.000 | 0.050 ± 0.034 |"]
+
+
+def test_plot_scores_draws_one_standard_error_either_side_where_the_scores_hold_one():
+    import matplotlib.pyplot as plt
+    from matplotlib.container import BarContainer
+
+    scored = score_responses(EVALSET, [""] * 5 + GOLD[5:])
+    plain = {k: v for k, v in scored.items() if not k.endswith("/se")}
+    fig = plot_scores({"with": scored, "without": plain}, "test")
+    with_bars, without_bars = [c for c in fig.axes[0].containers if isinstance(c, BarContainer)]
+    half_heights = [abs(y1 - y0) / 2 for (_, y0), (_, y1) in with_bars.errorbar.lines[2][0].get_segments()]
+    assert half_heights == pytest.approx([scored[f"{k}/se"] for k in SCORE_KEYS])
+    assert all(math.isnan(y) for segment in without_bars.errorbar.lines[2][0].get_segments() for _, y in segment)
+    plt.close(fig)
 
 
 def test_fact_recall_counts_a_completion_only_when_it_starts_with_the_answer(monkeypatch):

@@ -31,8 +31,13 @@ def test_the_recipe_scores_every_stage_prints_the_scoreboard_and_writes_the_repo
     expected = ev.score_responses(evalset, references)
     assert [row.stage for row in board] == ["base (few-shot)", "SFT"]
     assert board[1].helpfulness == pytest.approx(expected["helpfulness"]) and board[1].helpfulness > 0.9
-    assert board[0].helpfulness == 0.0
+    assert board[0].helpfulness == 0.0 and board[1].extra == expected  # every score, standard errors too
     printed, report = capsys.readouterr().out, (tmp_path / "README.md").read_text()
     assert board.markdown() in printed and board.markdown() in report
+    assert f"| SFT | 1.000 | 0.000 | {board[1].helpfulness:.3f} ± {expected['helpfulness/se']:.3f} |" in report
+    assert f"| helpfulness | 0.000 ± 0.000 | {board[1].helpfulness:.3f} ± " in report and "/se |" not in report
+    r = ev.win_rate(evalset, references, [""] * len(references))
+    assert f"- SFT against base (few-shot): wins {r['win']:.1%}" in report
+    assert f"(win rate {r['win_rate']:.1%} ± {r['win_rate/se']:.1%})" in report
     assert f"met: SFT gold helpfulness {board[1].helpfulness:.3f} >= 0.8" in report and passed
     assert "![scoreboard](scoreboard.png)" in report and (tmp_path / "scoreboard.png").stat().st_size > 10_000
