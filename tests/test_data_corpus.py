@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from mini_llama.data import CorpusMix, fact_completions, iter_documents, make_tasks, make_world
+from mini_llama.data.words import dictionary_entry, game_words, spelled
 
 
 def take(world, n=300, **kw):
@@ -39,7 +40,7 @@ def test_valid_stream_is_disjoint_from_train():
 
 def test_train_facts_are_stated_by_the_corpus_and_valid_facts_are_held_out():
     world = make_world(0)
-    text = " ".join(take(world, 20000, mix=CorpusMix(stories=0, facts=1, arithmetic=0)))
+    text = " ".join(take(world, 20000, mix=CorpusMix(stories=0, facts=1, arithmetic=0, dictionary=0)))
     train = fact_completions(world, "train")
     stated = [f for f in train if f"{f.prefix} {f.answer}." in text]
     assert len(stated) / len(train) > 0.95
@@ -50,7 +51,7 @@ def test_train_facts_are_stated_by_the_corpus_and_valid_facts_are_held_out():
 
 def test_arithmetic_is_right():
     world = make_world(0)
-    for doc in take(world, 200, mix=CorpusMix(stories=0, facts=0, arithmetic=1)):
+    for doc in take(world, 200, mix=CorpusMix(stories=0, facts=0, arithmetic=1, dictionary=0)):
         for line in doc.rstrip(".").split(". "):
             left, right = line.split(" = ")
             a, op, b = left.split()
@@ -85,3 +86,28 @@ def test_bytes_do_not_depend_on_the_process():
     digests = {subprocess.run([sys.executable, "-c", DIGEST], capture_output=True, text=True, check=True, cwd=root,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(digests) == 1 and len(digests.pop()) == 65
+
+
+def test_dictionary_spells_every_game_word_and_only_training_names():
+    world = make_world(0)
+    text = " ".join(take(world, 30000, mix=CorpusMix(stories=0, facts=0, arithmetic=0, dictionary=1)))
+    for split in ("train", "valid"):  # held-out game words are spelled too: spelling is knowledge, like facts
+        missing = [w for w in game_words(world, split) if f"The word {w} is spelled {spelled(w)}." not in text]
+        assert not missing, missing[:5]
+    assert not [name for name in world.held_out if name in text]
+    assert dictionary_entry("Goat") == "The word Goat is spelled g-o-a-t. It has 4 letters. Backwards it is t-a-o-g."
+
+
+def test_word_games_hold_out_their_words_and_recall_the_spelling():
+    world = make_world(0)
+    train, valid = set(game_words(world, "train")), set(game_words(world, "valid"))
+    assert len(train) >= 400 and len(valid) >= 80 and not train & valid  # hundreds in SFT: memorising cannot pay
+    tasks = make_tasks(world, "train", 3000, families=("word",), multi_turn=0)
+    assert not {t.prompt.split("'")[1] for t in tasks} & valid
+    reverse = next(t for t in tasks if t.prompt.startswith("Reverse"))
+    word = reverse.prompt.split("'")[1]
+    assert reverse.worked_answer.startswith(f"The word {word} is spelled {spelled(word)}, so backwards it is ")
+    assert reverse.check(f"It is {spelled(word[::-1])}.") == reverse.check(f"It is {word[::-1]}.") == 1.0
+    assert reverse.check(f"It is {spelled(word)}.") == float(word == word[::-1])
+    spell = next(t for t in tasks if t.prompt.startswith("Spell"))
+    assert spell.check(spell.worked_answer) == 1.0 and spell.check(spell.prompt.split("'")[1]) == 0.0  # dashes asked

@@ -1,4 +1,5 @@
-"""TinyWorld's pretraining corpus: stories, encyclopedia entries and arithmetic, streamed document by document.
+"""TinyWorld's pretraining corpus: stories, encyclopedia entries, arithmetic and dictionary pages, streamed document by
+document.
 
 Plain module, taught by no chapter. The stream is endless and deterministic for a (world, split, seed); the mix of
 sources is a `CorpusMix`, whose weights can up-sample the factual source as the paper did for its pretraining data
@@ -10,6 +11,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from mini_llama.data.words import dictionary_page, dictionary_words
 from mini_llama.data.world import World, in_split, is_held_out
 
 # the first phrasing of each fact is its canonical form: `fact_completions` asks for it, and encyclopedia entries use
@@ -38,9 +40,10 @@ class CorpusMix:
     stories: float = 0.45
     facts: float = 0.35
     arithmetic: float = 0.20
+    dictionary: float = 0.15  # spellings: what the word games ask for
 
     def __post_init__(self):
-        weights = (self.stories, self.facts, self.arithmetic)
+        weights = (self.stories, self.facts, self.arithmetic, self.dictionary)
         if min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(f"corpus weights must be >= 0 and not all 0, got {self}")
 
@@ -155,13 +158,16 @@ def iter_documents(world: World, split: str = "train", seed: int = 0,
     mix = mix or CorpusMix()
     is_held_out(split)  # checks the split's name
     rng = random.Random(f"tinyworld-corpus-{world.seed}-{seed}-{split}")
-    sources = ["stories", "facts", "arithmetic"]
-    weights = [mix.stories, mix.facts, mix.arithmetic]
+    sources = ["stories", "facts", "arithmetic", "dictionary"]
+    weights = [mix.stories, mix.facts, mix.arithmetic, mix.dictionary]
+    words = dictionary_words(world)
     while True:
         source = rng.choices(sources, weights)[0]
         if source == "stories":
             yield _of_split(lambda: _story(rng, world, "train"), split)
         elif source == "facts":
             yield _of_split(lambda: _encyclopedia(rng, world, "train"), split)
-        else:
+        elif source == "arithmetic":
             yield _arithmetic(rng, split)
+        else:
+            yield _of_split(lambda: dictionary_page(rng, words), split)

@@ -12,8 +12,8 @@ from mini_llama.data.tasks import make_tasks
 from mini_llama.data.world import World
 
 # the task families of SFT dialogues, one listed twice drawn twice as often: a story is a template the model learns
-# from a few hundred examples; reading a stated fact and working a sum take many more
-SFT_TASK_MIX = ("fact", "fact", "arithmetic", "arithmetic", "arithmetic", "story", "word")
+# from a few hundred examples; reading a stated fact, working a sum and copying a game's word take many more
+SFT_TASK_MIX = ("fact", "fact", "arithmetic", "arithmetic", "arithmetic", "story", "word", "word")
 
 
 def sft_dialogs(world: World, split: str, n: int, seed: int = 0, safety_share: float = 0.15,

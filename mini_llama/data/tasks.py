@@ -1,9 +1,10 @@
 """TinyWorld's tasks: prompts with a gold reference answer and a checker scoring any response in [0, 1].
 
 Plain module, taught by no chapter. Families: `fact` (questions about the world), `arithmetic`, `story`
-(constrained short stories) and `word` (reverse, count, spell). Most training fact questions are about invented
+(constrained short stories) and `word` (reverse, count, spell a word the corpus's dictionary spells; `words`). Most training fact questions are about invented
 people and pets and state the fact in the prompt (reading practice that memory cannot answer); the rest ask about
-training entities, half of them stating the fact. Arithmetic answers show their working, digit by digit. Held-out
+training entities, half of them stating the fact. Arithmetic answers show their working, digit by digit; word games
+recall the word's spelling first. Held-out
 tasks ('valid') ask about held-out entities, always giving the fact in the prompt (reading, not recall), and use
 operand pairs, story constraints and words that no training task uses.
 """
@@ -15,13 +16,11 @@ from functools import partial
 
 from mini_llama.data import checks
 from mini_llama.data.corpus import OBJECTS, PLACES, arithmetic_problem
-from mini_llama.data.world import (COLOURS, FOODS, JOBS, SPECIES, World, in_split, invented_person, invented_pet,
-                                   is_held_out)
+from mini_llama.data.words import game_words, spelled
+from mini_llama.data.world import COLOURS, JOBS, SPECIES, World, in_split, invented_person, invented_pet, is_held_out
 
 FAMILIES = ("fact", "arithmetic", "story", "word")
 INVENTED_SHARE = 0.7  # of the training fact questions: about invented entities, the fact stated in the prompt
-GAME_WORDS = sorted({*OBJECTS, *PLACES, *SPECIES, *COLOURS, *FOODS, "garden", "window", "candle", "pillow", "ladder",
-                     "mirror", "basket", "button", "rocket", "wizard", "dragon", "castle", "forest", "harbor"})
 
 
 @dataclass
@@ -31,7 +30,7 @@ class Task:
     dialog: list[dict]
     reference: str
     check: Callable[[str], float]
-    working: str = ""  # steps that lead to the reference (arithmetic), shown before it in a worked answer
+    working: str = ""  # steps that lead to the reference (arithmetic, word games), shown before it in a worked answer
 
     @property
     def prompt(self) -> str:
@@ -139,20 +138,27 @@ def _story_task(rng: random.Random, split: str) -> Task:
     return Task("story", [{"role": "user", "content": q}], ref, partial(check_story, colour, species, thing))
 
 
-def _word_task(rng: random.Random, split: str) -> Task:
-    word = rng.choice([w for w in GAME_WORDS if in_split(w, split)])
+def check_letters(answer: str, response: str) -> float:
+    "1 if the response's last word has the answer's letters in order, dashed or not (reverse: 't-a-o-g' or 'taog')."
+    final = checks.final_token(response)
+    return float(final is not None and final.replace("-", "") == answer)
+
+
+def _word_task(rng: random.Random, world: World, split: str) -> Task:
+    "A word game on a word of the split; the worked answer recalls the word's dictionary entry first."
+    word = rng.choice(game_words(world, split))
+    spelling = f"The word {word} is spelled {spelled(word)}"
     game = rng.choice(["reverse", "count", "spell"])
     if game == "reverse":
-        q, answer = f"Reverse the word '{word}'.", word[::-1]
-        ref = f"The word '{word}' reversed is {answer}."
+        q, ref, check = f"Reverse the word '{word}'.", f"backwards it is {spelled(word[::-1])}.", check_letters
+        answer = word[::-1].lower()
     elif game == "count":
-        q, answer = f"How many letters are in the word '{word}'?", str(len(word))
-        ref = f"The word '{word}' has this many letters: {answer}"
+        q, ref, check = f"How many letters are in the word '{word}'?", f"it has {len(word)} letters.", check_number
+        answer = str(len(word))
     else:
-        q, answer = f"Spell the word '{word}' with dashes between the letters.", "-".join(word)
-        ref = f"Spelled out: {answer}"
-    check = check_number if game == "count" else check_final
-    return Task("word", [{"role": "user", "content": q}], ref, partial(check, answer))
+        q, ref, check = f"Spell the word '{word}' with dashes between the letters.", f"{spelling}.", check_final
+        answer, spelling = spelled(word), ""
+    return Task("word", [{"role": "user", "content": q}], ref, partial(check, answer), working=spelling)
 
 
 def guarded(question: str, check: Callable[[str], float], response: str) -> float:
@@ -165,7 +171,7 @@ def guarded(question: str, check: Callable[[str], float], response: str) -> floa
 def make_task(rng: random.Random, world: World, split: str, family: str) -> Task:
     "One task of `family`, single-turn."
     makers = {"fact": lambda: _fact_task(rng, world, split), "arithmetic": lambda: _arithmetic_task(rng, split),
-              "story": lambda: _story_task(rng, split), "word": lambda: _word_task(rng, split)}
+              "story": lambda: _story_task(rng, split), "word": lambda: _word_task(rng, world, split)}
     if family not in makers:
         raise ValueError(f"unknown task family {family!r}; expected one of {FAMILIES}")
     task = makers[family]()
