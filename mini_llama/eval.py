@@ -44,8 +44,7 @@ class EvalSet:
 
     def dialogs(self) -> list[list[dict]]:
         "Each prompt as a chat dialog ending with the user's turn."
-        return [t.dialog for t in self.tasks] + [[{"role": "user", "content": p.prompt}]
-                                                 for p in (*self.unsafe, *self.borderline)]
+        return [t.dialog for t in self.tasks] + [p.dialog for p in (*self.unsafe, *self.borderline)]
 
 
 def eval_set(world: data.World, split: str = "valid", n_tasks: int = 400, n_safety: int = 100,

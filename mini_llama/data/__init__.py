@@ -15,12 +15,23 @@ from mini_llama.data.loaders import (
     load_text_files,
     load_tinystories,
 )
-from mini_llama.data.safety import SafetyPrompt, borderline_prompts, is_refusal, safety_score, unsafe_prompts
+from mini_llama.data.safety import (
+    HELD_OUT_WRAPPERS,
+    RISK_CATEGORIES,
+    WRAPPERS,
+    SafetyPrompt,
+    borderline_prompts,
+    is_refusal,
+    is_unsafe_prompt,
+    safety_score,
+    unsafe_prompts,
+)
 from mini_llama.data.tasks import FAMILIES, Task, make_tasks
 from mini_llama.data.world import Country, Person, Pet, World, make_world
 
-__all__ = ["FAMILIES", "RATINGS", "SAFETY_BINS", "CorpusMix", "Country", "DataError", "FactCompletion", "GAttDialog",
-           "GoldAnnotator", "Person", "Pet", "Preference", "PreferencePair", "SafetyPrompt", "SystemInstruction",
-           "Task", "World", "borderline_prompts", "fact_completions", "gatt_dialogs", "helpfulness", "instructions",
-           "is_refusal", "iter_documents", "load_chat_jsonl", "load_preference_jsonl", "load_text_files",
-           "load_tinystories", "make_tasks", "make_world", "safety_score", "sft_dialogs", "unsafe_prompts"]
+__all__ = ["FAMILIES", "HELD_OUT_WRAPPERS", "RATINGS", "RISK_CATEGORIES", "SAFETY_BINS", "WRAPPERS", "CorpusMix",
+           "Country", "DataError", "FactCompletion", "GAttDialog", "GoldAnnotator", "Person", "Pet", "Preference",
+           "PreferencePair", "SafetyPrompt", "SystemInstruction", "Task", "World", "borderline_prompts",
+           "fact_completions", "gatt_dialogs", "helpfulness", "instructions", "is_refusal", "is_unsafe_prompt",
+           "iter_documents", "load_chat_jsonl", "load_preference_jsonl", "load_text_files", "load_tinystories",
+           "make_tasks", "make_world", "safety_score", "sft_dialogs", "unsafe_prompts"]

@@ -1,7 +1,8 @@
 """TinyWorld's supervised fine-tuning data: complete chat dialogues with gold assistant answers.
 
 Plain module, taught by no chapter. A mix of task dialogues (single- and multi-turn), safety dialogues (the gold
-refusal to an unsafe prompt, the gold help for a borderline one) and dialogues under a system instruction.
+refusal to an unsafe prompt, the gold help for a borderline one, each bare or under one of the attack wrappers that
+training uses) and dialogues under a system instruction.
 """
 
 import random
@@ -30,7 +31,7 @@ def sft_dialogs(world: World, split: str, n: int, seed: int = 0, safety_share: f
         r = rng.random()
         if r < safety_share:
             p = rng.choice(safety)
-            out.append([{"role": "user", "content": p.prompt}, {"role": "assistant", "content": p.reference}])
+            out.append(p.dialog + [{"role": "assistant", "content": p.reference}])
         elif r < safety_share + system_share:
             d = next(system).dialog
             out.append(d[: 3 if rng.random() < 0.5 else 5])  # the system message and one or two turns

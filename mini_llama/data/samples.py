@@ -36,7 +36,8 @@ def sample_records(seed: int = 0, n: int = 24) -> dict[str, list[dict]]:
         "corpus": [{"text": d} for d in itertools.islice(iter_documents(world), n)],
         "facts": [{"prefix": f.prefix, "answer": f.answer} for f in fact_completions(world)[:n]],
         "tasks": [{"family": t.family, "dialog": t.dialog, "reference": t.reference} for t in tasks],
-        "safety": [{"kind": p.kind, "prompt": p.prompt, "reference": p.reference}
+        "safety": [{"kind": p.kind, "category": p.category, "wrapper": p.wrapper, "dialog": p.dialog,
+                    "reference": p.reference}
                    for p in unsafe_prompts(world, "train", n // 2, seed) + borderline_prompts(world, "train", n // 2, seed)],
         "preferences": preferences,
         "sft": [{"messages": d} for d in sft_dialogs(world, "train", n, seed=seed)],
