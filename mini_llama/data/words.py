@@ -2,14 +2,14 @@
 
 Plain module, taught by no chapter. Spelling is world knowledge, as facts are: a model cannot see the letters inside
 a token, so it learns that "goat" is g-o-a-t by reading it, and the corpus's dictionary source spells every word below
-(the held-out game words too) and the names of the world's training people and pets. The word games then ask for
+(the held-out game words too). The word games then ask for
 what the dictionary taught (spell, count, reverse) about a word given in the prompt: answering a held-out word takes
 recall plus copying the prompt's word into the answer, never a memorised answer from fine-tuning.
 """
 
 import random
 
-from mini_llama.data.world import World, in_split, is_held_out
+from mini_llama.data.world import in_split
 
 # 424 everyday words of 3 to 8 letters, the world's objects, places, animals, colours and foods among them
 WORDS = (
@@ -66,14 +66,7 @@ def dictionary_page(rng: random.Random, words: list[str], n_entries: int = 3) ->
     return " ".join(dictionary_entry(w) for w in rng.sample(words, n_entries))
 
 
-def dictionary_words(world: World) -> list[str]:
-    "What the dictionary spells: every game word, held-out ones included, and the training people's and pets' names."
-    return [*WORDS, *(p.name for p in world.split_people("train")), *(p.name for p in world.split_pets("train"))]
-
-
-def game_words(world: World, split: str) -> list[str]:
-    """The word games' words: held-out tasks ('valid') play on the held-out fifth of WORDS only; training tasks on the
-    rest and on the training entities' names, so that SFT meets hundreds of words and memorising their answers
-    cannot pay."""
-    words = [w for w in WORDS if in_split(w, split)]
-    return words if is_held_out(split) else words + dictionary_words(world)[len(WORDS):]
+def game_words(split: str) -> list[str]:
+    """The word games' words: held-out tasks ('valid') play on the held-out fifth of WORDS, training tasks on the other
+    332, so that SFT meets hundreds of words and memorising their answers cannot pay."""
+    return [w for w in WORDS if in_split(w, split)]
