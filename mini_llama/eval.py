@@ -156,11 +156,14 @@ def few_shot_examples(world: data.World, families: tuple[str, ...] = FEW_SHOT_FA
 
 
 @torch.no_grad()
-def respond(model, prompts: list[list[int]], tokenizer, max_gen_len: int = 64, batch_size: int = 32) -> list[str]:
-    """Greedy answers to token prompts, in batches of similar length (ragged batches are left-padded by `generate`).
-    Deterministic: the same model and prompts give the same answers."""
+def respond(model, prompts: list[list[int]], tokenizer, max_gen_len: int = 64, batch_size: int = 32,
+            temperature: float = 0.0, top_p: float = 1.0, seed: int = 0) -> list[str]:
+    """Answers to token prompts, in batches of similar length (ragged batches are left-padded by `generate`). Greedy
+    by default; with temperature > 0, sampled with a generator seeded by `seed`. Deterministic either way: the same
+    model, prompts and arguments give the same answers."""
     was_training = model.training
     model.eval()
+    generator = torch.Generator().manual_seed(seed)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding in each batch
     answers = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
@@ -170,12 +173,30 @@ def respond(model, prompts: list[list[int]], tokenizer, max_gen_len: int = 64, b
         if room < 1:
             raise ValueError(f"a prompt of {longest} tokens leaves no room to answer in the model's context of "
                              f"{model.params.max_seq_len} tokens")
-        outputs = generation.generate(model, [prompts[i] for i in batch], room, temperature=0.0,
-                                      eos_id=tokenizer.eos_id)
+        outputs = generation.generate(model, [prompts[i] for i in batch], room, temperature=temperature, top_p=top_p,
+                                      eos_id=tokenizer.eos_id, generator=generator)
         for i, ids in zip(batch, outputs, strict=True):
             answers[i] = tokenizer.decode(ids).strip()
     model.train(was_training)
     return answers
+
+
+def sample_responses(model, prompts: list[list[int]], tokenizer, k: int, temperature: float = 1.0,
+                     top_p: float = 1.0, seed: int = 0, max_gen_len: int = 64) -> list[list[str]]:
+    "k sampled answers to each prompt (k calls of `respond`, seeds seed .. seed + k - 1): samples[i] are prompt i's."
+    rounds = [respond(model, prompts, tokenizer, max_gen_len, temperature=temperature, top_p=top_p, seed=seed + j)
+              for j in range(k)]
+    return [list(answers) for answers in zip(*rounds, strict=True)]
+
+
+def best_of_k(tasks: list[data.Task], samples: list[list[str]], ks: tuple[int, ...] = (1, 2, 4, 8, 16)
+              ) -> dict[int, tuple[float, float]]:
+    """Gold helpfulness of the best of each task's first k samples, as (mean, standard error) for each k: what a
+    perfect judge choosing among k samples would reach (the headroom of rejection sampling, chapter 10)."""
+    if any(len(s) < max(ks) for s in samples):
+        raise ValueError(f"best_of_k needs at least {max(ks)} samples per task, got {min(map(len, samples))}")
+    scores = [[t.check(r) for r in rs] for t, rs in zip(tasks, samples, strict=True)]
+    return {k: mean_and_se(max(s[:k]) for s in scores) for k in ks}
 
 
 def fact_recall(model, tokenizer, world: data.World, split: str = "train", max_gen_len: int = 8) -> float:

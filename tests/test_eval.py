@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from mini_llama.config import ModelArgs
-from mini_llama.data import FAMILIES, GoldAnnotator, make_world
+from mini_llama.data import FAMILIES, GoldAnnotator, make_tasks, make_world
 from mini_llama.eval import (
     SCORE_KEYS,
     Scoreboard,
     StageRow,
+    best_of_k,
     chat_prompts,
     eval_set,
     few_shot_examples,
@@ -21,6 +22,7 @@ from mini_llama.eval import (
     mean_and_se,
     plot_scores,
     respond,
+    sample_responses,
     score_responses,
     transcript,
     win_rate,
@@ -123,6 +125,24 @@ def test_batched_answers_equal_answering_each_prompt_alone_in_order():
     batched = respond(model, prompts, TOK, max_gen_len=12, batch_size=3)
     alone = [TOK.decode(generate(model, [p], 12, temperature=0.0, eos_id=TOK.eos_id)[0]).strip() for p in prompts]
     assert batched == alone
+
+
+def test_sampled_answers_are_fixed_by_their_seed_and_differ_between_seeds():
+    model, prompts = tiny_model(), [TOK.encode(q, bos=True, eos=False) for q in ("What is 2 + 2?", "Who owns Zaza?")]
+    sample = lambda seed: respond(model, prompts, TOK, max_gen_len=12, temperature=1.0, seed=seed)
+    assert sample(0) == sample(0) and sample(0) != sample(1)
+    samples = sample_responses(model, prompts, TOK, k=3, temperature=1.0, seed=5, max_gen_len=12)
+    assert [s[2] for s in samples] == sample(7)  # the third sample of each prompt is the seed-7 round
+
+
+def test_best_of_k_takes_the_best_gold_score_among_the_first_k_samples():
+    tasks = make_tasks(WORLD, "valid", 2, seed=3, families=("arithmetic",), multi_turn=0)
+    right = [t.worked_answer for t in tasks]
+    samples = [["no idea", "still no", right[0], "x"], [right[1], "no", "no", "no"]]
+    curve = best_of_k(tasks, samples, ks=(1, 2, 4))
+    assert curve[1] == (0.5, 0.5) and curve[2] == (0.5, 0.5) and curve[4] == (1.0, 0.0)
+    with pytest.raises(ValueError, match="at least 8 samples per task, got 4"):
+        best_of_k(tasks, samples, ks=(1, 8))
 
 
 def test_few_shot_prompts_are_solved_documents_then_the_question():
