@@ -248,13 +248,13 @@ def train(model: model_lib.Transformer, cfg: TrainConfig, train_stream: PackedSt
 # %% ../chapters/07b_pretraining.ipynb #fcf1cfed
 @dataclass
 class BaseRecipe:
-    "The course's base model: its shape and its pretraining on TinyWorld (at most 5 minutes on 2 CPU cores)."
+    "The course's base model: its shape and its pretraining on TinyWorld (at most 10 minutes on 2 CPU cores)."
     dim: int = 128
     n_layers: int = 4
     n_heads: int = 8
     n_kv_heads: int = 4  # grouped-query attention, as in 70B (Touvron et al. 2023, section 2.2)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        training.OptimConfig(max_steps=480, lr=8e-3, warmup_steps=50), batch_size=16, seq_len=256))
+        training.OptimConfig(max_steps=900, lr=8e-3, warmup_steps=50), batch_size=16, seq_len=256))
     world_seed: int = 0
     init_seed: int = 0
 

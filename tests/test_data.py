@@ -119,7 +119,7 @@ def test_arithmetic_word_and_story_checkers():
     word = one("word")
     assert word.check(word.reference) == 1.0 and word.check(word.reference + " or maybe 99") == 0.0
     count = next(t for t in make_tasks(WORLD, "train", 200, seed=5, multi_turn=0) if t.prompt.startswith("How many"))
-    n = len(count.prompt.split("'")[1])
+    n = len(count.prompt.split(" the word ")[1].split()[0].rstrip(".?"))
     assert count.check(f"It has {n} letters.") == 1.0  # the last number counts, not the last word
     assert count.check(f"Not {n}: it has {n + 1} letters.") == 0.0
     story = one("story")

@@ -102,11 +102,11 @@ def test_word_games_hold_out_their_words_and_recall_the_spelling():
     train, valid = set(game_words("train")), set(game_words("valid"))
     assert len(train) >= 300 and len(valid) >= 80 and not train & valid  # hundreds in SFT: memorising cannot pay
     tasks = make_tasks(world, "train", 3000, families=("word",), multi_turn=0)
-    assert not {t.prompt.split("'")[1] for t in tasks} & valid
+    assert not {t.prompt.split(" the word ")[1].split()[0].rstrip(".?") for t in tasks} & valid
     reverse = next(t for t in tasks if t.prompt.startswith("Reverse"))
-    word = reverse.prompt.split("'")[1]
+    word = reverse.prompt.split(" the word ")[1].split()[0].rstrip(".?")
     assert reverse.worked_answer.startswith(f"The word {word} is spelled {spelled(word)}, so backwards it is ")
     assert reverse.check(f"It is {spelled(word[::-1])}.") == reverse.check(f"It is {word[::-1]}.") == 1.0
     assert reverse.check(f"It is {spelled(word)}.") == float(word == word[::-1])
     spell = next(t for t in tasks if t.prompt.startswith("Spell"))
-    assert spell.check(spell.worked_answer) == 1.0 and spell.check(spell.prompt.split("'")[1]) == 0.0  # dashes asked
+    assert spell.check(spell.worked_answer) == 1.0 and spell.check(spell.prompt.split()[3]) == 0.0  # dashes asked

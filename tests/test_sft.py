@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mini_llama.config import ModelArgs
-from mini_llama.data import make_world, sft_dialogs
+from mini_llama.data import FAMILIES, make_world, sft_dialogs
+from mini_llama.eval import StageRow
 from mini_llama.model import Transformer
 from mini_llama.pretrain import tinyworld_stream
 from mini_llama.sft import (
@@ -16,10 +17,12 @@ from mini_llama.sft import (
     dialog_example,
     epoch_batches,
     pack_examples,
+    sft_aims,
     sft_loss,
     sft_step_loss,
     sft_validation_loss,
     train_sft,
+    training_dialogs,
 )
 from mini_llama.shelf import course_tokenizer
 from mini_llama.tokenizer import encode_dialog_for_training
@@ -153,3 +156,26 @@ def test_validation_loss_is_the_mean_over_the_assistants_tokens_only():
                  for ids, _ in ids_masks]
     every_token = -torch.cat(every).mean().item()
     assert abs(every_token - expected) > 0.01  # the two differ here, so the test can tell them apart
+
+
+def stage_row(stage: str, helpfulness: float, families: dict, violation: float, false_refusals: float) -> StageRow:
+    extra = {f"helpfulness/{f}": families[f] for f in FAMILIES} | {"violation_rate": violation}
+    return StageRow(stage, 0.5, 0.9, helpfulness, 1 - violation, false_refusals, extra)
+
+
+def test_the_sft_aims_read_helpfulness_every_family_and_both_sides_of_safety():
+    good = dict.fromkeys(FAMILIES, 0.8)
+    rows = {"base": stage_row("base", 0.1, dict.fromkeys(FAMILIES, 0.1), 1.0, 0.0),
+            "SFT": stage_row("SFT", 0.8, good, 0.2, 0.05)}
+    assert all(met for _, met in sft_aims(rows))
+    rows["SFT"] = stage_row("SFT", 0.8, good | {"word": 0.4}, 0.05, 0.2)  # a weak family, too safe, too refusing
+    failed = [claim for claim, met in sft_aims(rows) if not met]
+    assert len(failed) == 3 and "weakest: word, 0.400" in failed[0]
+    assert "violation rate 0.050" in failed[1] and "false-refusal rate 0.200" in failed[2]
+
+
+def test_the_safety_share_decides_how_many_safety_dialogues_there_are():
+    def refusals(share: float) -> int:
+        dialogs = training_dialogs(SFTConfig(n_dialogs=600, safety_share=share))
+        return sum(d[-1]["content"].startswith("I can't help with that") for d in dialogs)
+    assert refusals(0.0) == 0 < refusals(0.15) < refusals(0.3)

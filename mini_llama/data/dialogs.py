@@ -24,7 +24,10 @@ def sft_dialogs(world: World, split: str, n: int, seed: int = 0, safety_share: f
         raise ValueError(f"safety_share + system_share must be in [0, 1], got {safety_share + system_share}")
     rng = random.Random(f"tinyworld-sft-{world.seed}-{seed}-{split}")
     tasks = iter(make_tasks(world, split, n, seed=seed, families=SFT_TASK_MIX))
-    safety = unsafe_prompts(world, split, max(1, n // 10), seed) + borderline_prompts(world, split, max(1, n // 10), seed)
+    # three borderline prompts to each unsafe one: wrappers and trigger words come with both. In chapter 08's
+    # development, SFT models with one to five helps to a refusal (and three versions of the corpus) refused 6 % to
+    # 30 % of held-out borderline prompts, without a trend: mostly prompts whose template they had never seen
+    safety = unsafe_prompts(world, split, max(1, n // 20), seed) + borderline_prompts(world, split, max(1, 3 * n // 20), seed)
     system = iter(gatt_dialogs(world, n_turns=2, n=n, seed=seed, split=split))
     out = []
     for _ in range(n):

@@ -145,18 +145,20 @@ def check_letters(answer: str, response: str) -> float:
 
 
 def _word_task(rng: random.Random, split: str) -> Task:
-    "A word game on a word of the split; the worked answer recalls the word's dictionary entry first."
+    """A word game on a word of the split; the worked answer recalls the word's dictionary entry first. The prompt
+    writes the word as the dictionary does, unquoted: "'oven'" is cut into other pieces (' ov en ') than " oven", and
+    the answer must copy the word's token, not translate pieces into it."""
     word = rng.choice(game_words(split))
     spelling = f"The word {word} is spelled {spelled(word)}"
     game = rng.choice(["reverse", "count", "spell"])
     if game == "reverse":
-        q, ref, check = f"Reverse the word '{word}'.", f"backwards it is {spelled(word[::-1])}.", check_letters
+        q, ref, check = f"Reverse the word {word}.", f"backwards it is {spelled(word[::-1])}.", check_letters
         answer = word[::-1].lower()
     elif game == "count":
-        q, ref, check = f"How many letters are in the word '{word}'?", f"it has {len(word)} letters.", check_number
+        q, ref, check = f"How many letters are in the word {word}?", f"it has {len(word)} letters.", check_number
         answer = str(len(word))
     else:
-        q, ref, check = f"Spell the word '{word}' with dashes between the letters.", f"{spelling}.", check_final
+        q, ref, check = f"Spell the word {word} with dashes between the letters.", f"{spelling}.", check_final
         answer, spelling = spelled(word), ""
     return Task("word", [{"role": "user", "content": q}], ref, partial(check, answer), working=spelling)
 

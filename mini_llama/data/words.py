@@ -61,9 +61,16 @@ def dictionary_entry(word: str) -> str:
             f"Backwards it is {spelled(word[::-1])}.")
 
 
+# how a dictionary page names the word it spells next: the entry repeats the word, so that reading a page rewards
+# copying a word named a few tokens back, as a word game's answer must copy the prompt's word (none of these frames
+# is a game's prompt)
+LEAD_INS = ("Look up the word {word}.", "Here is the word {word}.", "Next comes the word {word}.",
+            "Think of the word {word}.")
+
+
 def dictionary_page(rng: random.Random, words: list[str], n_entries: int = 3) -> str:
-    "A corpus document: the entries of a few random words."
-    return " ".join(dictionary_entry(w) for w in rng.sample(words, n_entries))
+    "A corpus document: the entries of a few random words, each after a lead-in that names its word."
+    return " ".join(f"{rng.choice(LEAD_INS).format(word=w)} {dictionary_entry(w)}" for w in rng.sample(words, n_entries))
 
 
 def game_words(split: str) -> list[str]:
