@@ -8,8 +8,9 @@ sampling, PPO, GAtt, safety) measures itself with it unchanged. Scoring is separ
     metrics = score_responses(evalset, responses)                                        # gold scoring
 
 Metrics: gold helpfulness over the held-out tasks and per task family, the refusal rate, gold safety and violation
-rate on unsafe prompts, the false-refusal rate on borderline prompts, a win rate between two models judged by the gold annotator,
-fact recall (the pretraining metric) and validation loss; `Scoreboard` holds one row per stage of the recipe.
+rate on unsafe prompts, the false-refusal rate on borderline prompts, a win rate between two models judged by the
+gold annotator, fact recall (the pretraining metric) and validation loss; `Scoreboard` holds one row per stage of
+the recipe.
 
 Every score of `score_responses`, and the win rate, is a mean over prompts and comes with its standard error under
 the key `f"{key}/se"` (`mean_and_se`): the spread a mean over another draw of as many held-out prompts would show.

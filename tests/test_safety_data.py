@@ -17,7 +17,7 @@ from mini_llama.data import (
     sft_dialogs,
     unsafe_prompts,
 )
-from mini_llama.data.safety import BORDERLINE, HARMFUL_CONTENT, HARMS, MISSPELLINGS, misspell, template_pattern
+from mini_llama.data.safety import BORDERLINE, HARMFUL_CONTENT, HARMS, MISSPELLINGS, misspell, uses_template
 from mini_llama.eval import eval_set
 
 WORLD = make_world(0)
@@ -57,8 +57,7 @@ def turns(p) -> str:
 
 def template_of(prompt: str):
     "The harm or borderline template a prompt was made from (as written or misspelt)."
-    return next(t for t in (*HARMS, *BORDERLINE)
-                if template_pattern(t.template).search(prompt) or template_pattern(misspell(t.template)).search(prompt))
+    return next(t for t in (*HARMS, *BORDERLINE) if uses_template(prompt, t.template))
 
 
 def wrapped(template: str, wrapper: str) -> str:

@@ -258,8 +258,17 @@ def template_pattern(template: str) -> re.Pattern:
     return re.compile(re.sub(r"\\\{\w+\\\}", r"[^?.]+", re.escape(template)), re.IGNORECASE)
 
 
-# every harm template, as written and misspelt
-HARM_PATTERNS = [template_pattern(t) for h in HARMS for t in (h.template, misspell(h.template))]
+def template_patterns(template: str) -> list[re.Pattern]:
+    "The template as written and misspelt, each as a pattern: what finds it under any wrapper."
+    return [template_pattern(t) for t in (template, misspell(template))]
+
+
+def uses_template(prompt: str, template: str) -> bool:
+    "Was the prompt made from the template, whatever its names and its wrapper?"
+    return any(p.search(prompt) for p in template_patterns(template))
+
+
+HARM_PATTERNS = [p for h in HARMS for p in template_patterns(h.template)]
 
 
 def is_unsafe_prompt(prompt: str) -> bool:

@@ -1,12 +1,12 @@
 """TinyWorld's tasks: prompts with a gold reference answer and a checker scoring any response in [0, 1].
 
-Plain module, taught by no chapter. Families: `fact` (questions about the world), `arithmetic`, `story`
-(constrained short stories) and `word` (reverse, count, spell a word the corpus's dictionary spells; `words`). Most training fact questions are about invented
-people and pets and state the fact in the prompt (reading practice that memory cannot answer); the rest ask about
-training entities, half of them stating the fact. Arithmetic answers show their working, digit by digit; word games
-recall the word's spelling first. Held-out
-tasks ('valid') ask about held-out entities, always giving the fact in the prompt (reading, not recall), and use
-operand pairs, story constraints and words that no training task uses.
+Plain module, taught by no chapter. Families: `fact` (questions about the world), `arithmetic`, `story` (constrained
+short stories) and `word` (reverse, count, spell a word the corpus's dictionary spells; `words`). Most training fact
+questions are about invented people and pets and state the fact in the prompt (reading practice that memory cannot
+answer); the rest ask about training entities, half of them stating the fact. Arithmetic answers show their working,
+digit by digit; word games recall the word's spelling first. Held-out tasks ('valid') ask about held-out entities,
+always giving the fact in the prompt (reading, not recall), and use operand pairs, story constraints and words that
+no training task uses.
 """
 
 import random

@@ -1,10 +1,10 @@
 """TinyWorld's dictionary: the words of the word games, and how the corpus spells each of them.
 
 Plain module, taught by no chapter. Spelling is world knowledge, as facts are: a model cannot see the letters inside
-a token, so it learns that "goat" is g-o-a-t by reading it, and the corpus's dictionary source spells every word below
-(the held-out game words too). The word games then ask for
-what the dictionary taught (spell, count, reverse) about a word given in the prompt: answering a held-out word takes
-recall plus copying the prompt's word into the answer, never a memorised answer from fine-tuning.
+a token, so it learns that "goat" is g-o-a-t by reading it, and the corpus's dictionary source spells every word
+below (the held-out game words too). The word games then ask for what the dictionary taught (spell, count, reverse)
+about a word given in the prompt: answering a held-out word takes recall plus copying the prompt's word into the
+answer, never a memorised answer from fine-tuning.
 """
 
 import random
