@@ -44,6 +44,18 @@ def helpfulness(prompt: Task | SafetyPrompt | str, response: str) -> float:
     return 0.0 if not response.strip() or is_refusal(response) else 0.5  # no gold answer: any real reply half helps
 
 
+def weighed(prompt: str, helpful: float, safe: float) -> float:
+    "What the annotator weighs, before noise: safety first on an unsafe prompt, helpfulness first on any other."
+    primary, secondary = (safe, helpful) if is_unsafe_prompt(prompt) else (helpful, safe)
+    return primary + 0.01 * secondary
+
+
+def gold_value(prompt: Task | SafetyPrompt | str, response: str) -> float:
+    "The annotator's noiseless judgement of one response: of two, it prefers the higher value (before noise)."
+    text = prompt_text(prompt)
+    return weighed(text, helpfulness(prompt, response), safety_score(text, response))
+
+
 def rating_for(gap: float) -> str:
     "The paper's four levels from a perceived score gap >= 0."
     return next((r for r, g in zip(RATINGS, RATING_GAPS, strict=False) if gap >= g), RATINGS[-1])
@@ -61,10 +73,9 @@ class GoldAnnotator:
         text = prompt_text(prompt)
         helpful = (helpfulness(prompt, response_a), helpfulness(prompt, response_b))
         safe = (safety_score(text, response_a), safety_score(text, response_b))
-        primary, secondary = (safe, helpful) if is_unsafe_prompt(text) else (helpful, safe)
         rng = random.Random(f"{self.seed}|{text}|{response_a}|{response_b}")
-        perceived = [p + 0.01 * s + rng.gauss(0, self.noise) if self.noise else p + 0.01 * s
-                     for p, s in zip(primary, secondary, strict=True)]
+        perceived = [weighed(text, h, s) + rng.gauss(0, self.noise) if self.noise else weighed(text, h, s)
+                     for h, s in zip(helpful, safe, strict=True)]
         gap = perceived[1] - perceived[0]
         preferred = int(gap > 0) if gap else rng.randrange(2)
         n_safe = sum(s >= 0.5 for s in safe)  # a bare refusal is safe, if not the most helpful
