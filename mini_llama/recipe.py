@@ -2,9 +2,10 @@
 
 Plain module, taught by no chapter (each stage is built by its chapter's module). The stages are the shelf's
 (`mini_llama.shelf`): each is declared once, with its recipe, the stages it starts from, how it is asked (`chat`, or
-`few-shot` for a base model) and its aims. Every model stage is built or loaded (missing artifacts rebuilt
-deterministically with a progress bar), measured by `mini_llama.eval` unchanged, and gets a row of the scoreboard;
-the aims of every stage are checked on those rows. A new stage is one declaration on the shelf.
+`few-shot` for a base model) or how it is measured otherwise (`report`: a reward model's accuracy), and its aims.
+Every such stage is built or loaded (missing artifacts rebuilt deterministically with a progress bar); a model is
+measured by `mini_llama.eval` unchanged and gets a row of the scoreboard, another stage reports its own figures; the
+aims of every stage are checked on those rows. A new stage is one declaration on the shelf.
 """
 
 import time
@@ -12,13 +13,18 @@ from pathlib import Path
 
 import mini_llama.data as data
 import mini_llama.eval as ev
-import mini_llama.sft  # noqa: F401 (its chapter's module declares the SFT stage, and its own the base model)
+import mini_llama.reward  # noqa: F401 (each chapter's module declares its stages: reward models, SFT, base model)
 import mini_llama.shelf as shelf
 
 
 def measured_stages() -> list[str]:
-    "The stages on the shelf that are models to ask, in the course's order (the tokenizer is built, not asked)."
-    return [name for name, stage in shelf.STAGES.items() if stage.prompting is not None]
+    """The stages on the shelf that are measured, in the course's order: models to ask, and stages that report their
+    own figures (the tokenizer and the preference data are built, not measured)."""
+    return [name for name, stage in shelf.STAGES.items() if stage.prompting is not None or stage.report is not None]
+
+
+def is_measured(name: str) -> bool:
+    return name in measured_stages()
 
 
 def row_label(stage: shelf.Stage) -> str:
@@ -36,7 +42,7 @@ def aims(rows: dict[str, ev.StageRow], stages: list[str]) -> list[tuple[str, boo
     results = []
     for name in stages:
         stage = shelf.stage(name)
-        if stage.aims is not None and all(p in rows for p in (name, *stage.parents) if shelf.stage(p).prompting):
+        if stage.aims is not None and all(p in rows for p in (name, *stage.parents) if is_measured(p)):
             results += stage.aims(rows)
     return results
 
@@ -49,23 +55,29 @@ def run(out: Path, stages: list[str] | None = None, world_seed: int = 0) -> tupl
     tokenizer = shelf.course_tokenizer()  # trained in seconds when missing
     world = data.make_world(seed=world_seed)
     evalset = ev.eval_set(world, "valid")
-    board, rows, answers, seconds = ev.Scoreboard(), {}, {}, {}
+    board, rows, answers, reports, seconds = ev.Scoreboard(), {}, {}, {}, {}
     for name in stages:
         stage, t0 = shelf.stage(name), time.perf_counter()
         label = row_label(stage)
-        print(f"[{label}] building (or loading) the model", flush=True)
-        model = shelf.load(name)
-        print(f"[{label}] measuring on {len(evalset.items)} held-out prompts", flush=True)
-        row, answers[label] = ev.measure_stage(label, model, tokenizer, world, evalset,
-                                               stage_prompts(stage, tokenizer, world, evalset))
-        board.append(row)
-        rows[name] = row
+        print(f"[{label}] building (or loading) the {'model' if stage.prompting else 'artifact'}", flush=True)
+        built = shelf.load(name)
+        if stage.prompting is None:
+            print(f"[{label}] measuring", flush=True)
+            rows[name] = reports[name] = stage.report(built)
+        else:
+            print(f"[{label}] measuring on {len(evalset.items)} held-out prompts", flush=True)
+            row, answers[label] = ev.measure_stage(label, built, tokenizer, world, evalset,
+                                                   stage_prompts(stage, tokenizer, world, evalset))
+            board.append(row)
+            rows[name] = row
         seconds[label] = time.perf_counter() - t0
     results = aims(rows, stages)
     print("\n" + board.markdown() + "\n")
+    if reports:
+        print(report_table(reports) + "\n")
     for claim, ok in results:
         print(f"{'met' if ok else 'NOT MET'}: {claim}")
-    write_report(out, board, evalset, answers, results, seconds, time.perf_counter() - started)
+    write_report(out, board, evalset, answers, reports, results, seconds, time.perf_counter() - started)
     print(f"\nreport written to {out / 'README.md'} ({time.perf_counter() - started:.0f}s in all)")
     return board, all(ok for _, ok in results)
 
@@ -82,28 +94,35 @@ def plot_scoreboard(board: ev.Scoreboard, path: Path):
     plt.close(fig)
 
 
-def write_report(out: Path, board: ev.Scoreboard, evalset: ev.EvalSet, answers: dict[str, list[str]],
-                 results: list[tuple[str, bool]], seconds: dict[str, float], total: float):
-    "out/README.md: the scoreboard, the aims, each stage's details and answers, and the figure beside it."
-    out.mkdir(parents=True, exist_ok=True)
-    plot_scoreboard(board, out / "scoreboard.png")
+def report_table(reports: dict[str, dict[str, float]]) -> str:
+    "The figures of the stages that are not asked (reward models), a column per stage, as a markdown table."
+    names = list(reports)
+    keys = list(dict.fromkeys(k for figures in reports.values() for k in figures))
+    lines = ["| figure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {k} | " + " | ".join(f"{reports[n][k]:.3f}" if k in reports[n] else "—" for n in names) + " |"
+              for k in keys]
+    return "\n".join(lines)
+
+
+def scoreboard_section(board: ev.Scoreboard, evalset: ev.EvalSet) -> list[str]:
+    return ["Every stage built from nothing (or loaded from the artifact cache) and measured on the same held-out "
+            f"prompts: {len(evalset.tasks)} tasks, {len(evalset.unsafe)} unsafe and {len(evalset.borderline)} "
+            "borderline prompts, answered greedily and scored by TinyWorld's gold checkers "
+            "(`mini_llama.eval`). The base model is prompted few-shot, the chat models in Llama 2's chat format.",
+            "", "## Scoreboard", "", board.markdown(), "",
+            "Validation loss: next-token loss on TinyWorld's held-out corpus. Fact recall: share of the training "
+            "facts (those the corpus states) completed correctly. Gold helpfulness: mean checker score on the "
+            "held-out tasks. Safety: mean gold safety on unsafe prompts. False refusals: share of borderline "
+            "prompts refused. After ±: a score's standard error over the held-out prompts. Two stages whose scores "
+            "differ by less than about three of these may differ by the draw of prompts alone (a difference's own "
+            "standard error is about √2 times theirs, less on the same prompts when their answers go together).",
+            "", "![scoreboard](scoreboard.png)", ""]
+
+
+def model_details(board: ev.Scoreboard, evalset: ev.EvalSet, answers: dict[str, list[str]]) -> list[str]:
+    "Every metric of every model, each model against the one before it, and a few of their answers."
     names = list(answers)
-    lines = ["# mini_llama: the recipe on TinyWorld", "",
-             "Every stage built from nothing (or loaded from the artifact cache) and measured on the same held-out "
-             f"prompts: {len(evalset.tasks)} tasks, {len(evalset.unsafe)} unsafe and {len(evalset.borderline)} "
-             "borderline prompts, answered greedily and scored by TinyWorld's gold checkers "
-             "(`mini_llama.eval`). The base model is prompted few-shot, the chat models in Llama 2's chat format.",
-             "", "## Scoreboard", "", board.markdown(), "",
-             "Validation loss: next-token loss on TinyWorld's held-out corpus. Fact recall: share of the training "
-             "facts (those the corpus states) completed correctly. Gold helpfulness: mean checker score on the "
-             "held-out tasks. Safety: mean gold safety on unsafe prompts. False refusals: share of borderline "
-             "prompts refused. After ±: a score's standard error over the held-out prompts. Two stages whose scores "
-             "differ by less than about three of these may differ by the draw of prompts alone (a difference's own "
-             "standard error is about √2 times theirs, less on the same prompts when their answers go together).",
-             "",
-             "![scoreboard](scoreboard.png)", "", "## Aims", ""]
-    lines += [f"- {'met' if ok else 'NOT MET'}: {claim}" for claim, ok in results]
-    lines += ["", "## Every metric", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines = ["## Every metric", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     metrics = [k for k in board[0].extra if not k.endswith("/se")]  # each shown with its standard error
     lines += [f"| {k} | " + " | ".join(ev.with_se(row.extra[k], row.extra.get(f"{k}/se")) for row in board) + " |"
               for k in metrics]
@@ -117,5 +136,27 @@ def write_report(out: Path, board: ev.Scoreboard, evalset: ev.EvalSet, answers: 
         lines.append(f"**{evalset.dialogs()[i][-1]['content']}**")
         lines += [f"- {name}: {answers[name][i][:200]!r}" for name in names]
         lines.append("")
+    return lines
+
+
+def write_report(out: Path, board: ev.Scoreboard, evalset: ev.EvalSet, answers: dict[str, list[str]],
+                 reports: dict[str, dict[str, float]], results: list[tuple[str, bool]], seconds: dict[str, float],
+                 total: float):
+    "out/README.md: the scoreboard and its figure, the reward models' figures, the aims, each model's answers."
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["# mini_llama: the recipe on TinyWorld", ""]
+    if board:
+        plot_scoreboard(board, out / "scoreboard.png")
+        lines += scoreboard_section(board, evalset)
+    if reports:
+        lines += ["## Reward models", "", report_table(reports), "",
+                  "Accuracy: share of held-out preference pairs (collected from the SFT model, labelled by the noisy "
+                  "gold annotator) whose preferred response the reward model scores higher, by the label's rating. "
+                  "Ceiling: the share of those labels that agree with the gold order (what a reward model that knew "
+                  "the gold scores would reach). refusal_over_harm: share of held-out unsafe prompts on which the "
+                  "gold refusal scores above a response that complies.", ""]
+    lines += ["## Aims", ""] + [f"- {'met' if ok else 'NOT MET'}: {claim}" for claim, ok in results] + [""]
+    if board:
+        lines += model_details(board, evalset, answers)
     lines += ["## Time", ""] + [f"- {name}: {s:.0f}s" for name, s in seconds.items()] + [f"- in all: {total:.0f}s", ""]
     (out / "README.md").write_text("\n".join(lines))

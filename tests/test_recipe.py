@@ -1,6 +1,8 @@
 """The main job: every stage measured by the same harness, a scoreboard printed and a report written, the aims read
 from the shelf."""
 
+import dataclasses
+
 import pytest
 
 from mini_llama import eval as ev
@@ -43,3 +45,26 @@ def test_the_recipe_scores_every_stage_prints_the_scoreboard_and_writes_the_repo
     # gold answers refuse every unsafe prompt: too safe for the SFT stage, which must leave the safety stages work
     assert "- NOT MET: violation rate 0.000 on held-out unsafe prompts within (0.1, 0.5)" in report and not passed
     assert "![scoreboard](scoreboard.png)" in report and (tmp_path / "scoreboard.png").stat().st_size > 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeRecipe:
+    seed: int = 0
+
+
+def test_a_stage_that_is_not_asked_reports_its_own_figures_and_aims(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(shelf, "STAGES", dict(shelf.STAGES))  # the declaration below is this test's alone
+    shelf.declare(shelf.Stage("judge", JudgeRecipe(), build=None, parents=("tokenizer",), prompting=None,
+                              report=lambda built: {"accuracy/all": 0.75, "reported on": built == "judge"},
+                              aims=lambda rows: [("the judge is right 3 times in 4", rows["judge"]["accuracy/all"]
+                                                  >= 0.75)]))
+    load = shelf.load
+    monkeypatch.setattr(shelf, "load", lambda name, *a, **k: load(name) if name == "tokenizer" else name)
+    assert "judge" in recipe.measured_stages() and "preferences" not in recipe.measured_stages()
+    board, passed = recipe.run(tmp_path, ["judge"])
+    report = (tmp_path / "README.md").read_text()
+    assert len(board) == 0 and passed
+    assert "| figure | judge |" in report and "| accuracy/all | 0.750 |" in report
+    assert "| reported on | 1.000 |" in report  # the report was given the stage's artifact
+    assert "- met: the judge is right 3 times in 4" in report and "## Scoreboard" not in report
+    assert "| accuracy/all | 0.750 |" in capsys.readouterr().out
