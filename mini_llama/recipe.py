@@ -72,7 +72,8 @@ def run(out: Path, stages: list[str] | None = None, world_seed: int = 0) -> tupl
             rows[name] = row
         seconds[label] = time.perf_counter() - t0
     results = aims(rows, stages)
-    print("\n" + board.markdown() + "\n")
+    if board:
+        print("\n" + board.markdown() + "\n")
     if reports:
         print(report_table(reports) + "\n")
     for claim, ok in results:
