@@ -58,8 +58,8 @@ def best_of_k_kl(probs: list[float], k: int) -> float:
         raise ValueError(f"probs sum to {sum(probs):.6f} with smallest {min(probs)}; expected a distribution")
     kl, below = 0.0, 0.0
     for p in probs:
-        if p > 0:
-            q = (below + p) ** k - below ** k  # the probability that best-of-K returns this answer
+        q = (below + p) ** k - below ** k  # the probability that best-of-K returns this answer
+        if q > 0:  # one it never returns (p = 0, or p lost beside F(i−1) in rounding) adds nothing
             kl += q * math.log(q / p)
         below += p
     return max(kl, 0.0)  # a KL is never negative; rounding can leave -1e-12 where it is 0

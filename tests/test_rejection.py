@@ -28,6 +28,8 @@ def test_best_of_k_moves_less_far_when_the_policy_repeats_itself():
             assert 0 < rejection.best_of_k_kl(probs, k) < rejection.best_of_k_kl_bound(k)
     assert rejection.best_of_k_kl([1.0], 16) == 0.0  # one answer: best-of-K is the policy
     assert rejection.best_of_k_kl([0.5, 0.5], 16) < math.log(2)  # at most a point mass on the better of two
+    # an answer too unlikely to register beside the mass below it adds nothing, rather than a log of 0
+    assert rejection.best_of_k_kl([0.5, 1e-18, 0.5 - 1e-18], 2) == pytest.approx(rejection.best_of_k_kl([0.5, 0.5], 2))
 
 
 def test_best_of_draws_each_answer_as_often_as_the_kl_formula_assumes():
