@@ -3,7 +3,8 @@
 # %% auto #0
 __all__ = ['IGNORE', 'SFT_HELPFULNESS_AIM', 'SFT_FAMILY_AIM', 'SFT_VIOLATION_RANGE', 'SFT_FALSE_REFUSAL_AIM', 'SFTConfig',
            'training_dialogs', 'dialog_example', 'PackedBatch', 'pack_examples', 'sft_loss', 'epoch_batches',
-           'sft_step_loss', 'train_sft', 'sft_validation_loss', 'fine_tune_base_model', 'sft_aims', 'sft_model']
+           'sft_step_loss', 'train_sft', 'train_examples', 'sft_validation_loss', 'fine_tune_base_model', 'sft_aims',
+           'sft_model']
 
 # %% ../chapters/08_sft.ipynb #16ff87f0
 import dataclasses
@@ -145,15 +146,26 @@ def train_sft(model: model_lib.Transformer, tokenizer, dialogs: list[list[dict]]
               progress: bool = True, pretraining: pretrain.PackedStream | None = None) -> list[dict]:
     """Fine-tune `model` in place on complete dialogues, with cfg.pretrain_rows rows of `pretraining` text in every
     step (by default TinyWorld's training corpus); returns each step's loss and learning rate."""
-    examples = [dialog_example(tokenizer, d, cfg.assistant_only) for d in dialogs]
-    batches = epoch_batches(examples, cfg)
     if cfg.pretrain_rows and pretraining is None:
         pretraining = pretrain.tinyworld_stream(data.make_world(seed=cfg.world_seed), "train", tokenizer, cfg.seq_len)
+    return train_examples(model, [dialog_example(tokenizer, d, cfg.assistant_only) for d in dialogs], cfg, progress,
+                          pretraining)
+
+
+def train_examples(model: model_lib.Transformer, examples: list[tuple[list[int], list[int]]], cfg: SFTConfig,
+                   progress: bool = True, pretraining: pretrain.PackedStream | None = None,
+                   desc: str = "SFT") -> list[dict]:
+    """Fine-tune `model` in place on (inputs, targets) examples, packed and ordered as cfg says: the loop that SFT
+    and the later fine-tuning stages (chapter 12's Ghost Attention) share. Returns each step's loss and learning
+    rate."""
+    if cfg.pretrain_rows and pretraining is None:
+        raise ValueError(f"cfg.pretrain_rows={cfg.pretrain_rows} needs a pretraining stream of text rows")
+    batches = epoch_batches(examples, cfg)
     optim = dataclasses.replace(cfg.optim, max_steps=len(batches))
     optimizer = training.make_optimizer(model, optim)
     model.train()
     history = []
-    for step, batch in enumerate(tqdm(batches, desc="SFT", disable=not progress)):
+    for step, batch in enumerate(tqdm(batches, desc=desc, disable=not progress)):
         loss, lr = training.optimizer_step(model, optimizer, optim, step,
                                            partial(sft_step_loss, model, batch, pretraining, cfg.pretrain_rows))
         history.append({"step": step + 1, "loss": loss, "lr": lr})
