@@ -6,7 +6,7 @@ Plain package, taught by no chapter (chapter 00 introduces it); see `datasets/RE
 from mini_llama.data.annotator import RATINGS, SAFETY_BINS, GoldAnnotator, Preference, gold_value, helpfulness
 from mini_llama.data.corpus import CorpusMix, FactCompletion, fact_completions, iter_documents
 from mini_llama.data.dialogs import sft_dialogs
-from mini_llama.data.instructions import GAttDialog, SystemInstruction, gatt_dialogs, instructions
+from mini_llama.data.instructions import GAttDialog, SystemInstruction, combine, gatt_dialogs, instructions
 from mini_llama.data.loaders import (
     DataError,
     PreferencePair,
@@ -31,7 +31,7 @@ from mini_llama.data.world import Country, Person, Pet, World, make_world
 
 __all__ = ["FAMILIES", "HELD_OUT_WRAPPERS", "RATINGS", "RISK_CATEGORIES", "SAFETY_BINS", "WRAPPERS", "CorpusMix",
            "Country", "DataError", "FactCompletion", "GAttDialog", "GoldAnnotator", "Person", "Pet", "Preference",
-           "PreferencePair", "SafetyPrompt", "SystemInstruction", "Task", "World", "borderline_prompts",
+           "PreferencePair", "SafetyPrompt", "SystemInstruction", "Task", "World", "borderline_prompts", "combine",
            "fact_completions", "gatt_dialogs", "gold_value", "helpfulness", "instructions", "is_refusal", "is_unsafe_prompt",
            "iter_documents", "load_chat_jsonl", "load_preference_jsonl", "load_text_files", "load_tinystories",
            "make_tasks", "make_world", "safety_score", "sft_dialogs", "unsafe_prompts"]

@@ -22,6 +22,7 @@ class SystemInstruction:
     text: str  # the system message
     rule: Callable[[str], float]  # does a response obey? in [0, 1]
     apply: Callable[[str], str]  # a gold answer made to obey
+    short: str = ""  # the terse form ("Style: pirate."), as GAtt's data uses half the time (Touvron et al. 2023, A.3.5)
 
     def check(self, response: str) -> float:
         "The rule's score, but 0 for an empty response or one that repeats the instruction (it obeys nothing)."
@@ -49,20 +50,39 @@ def _mentions_cat(response: str) -> float:
 def instructions() -> list[SystemInstruction]:
     "The instructions of TinyWorld's dialogues."
     out = [
-        SystemInstruction("capitals", "Always answer in capital letters.", _capitals, str.upper),
-        SystemInstruction("pirate", "Speak like a pirate in every answer.", _pirate, lambda a: f"Arr, matey! {a}"),
+        SystemInstruction("capitals", "Always answer in capital letters.", _capitals, str.upper,
+                          "Style: capital letters."),
+        SystemInstruction("pirate", "Speak like a pirate in every answer.", _pirate, lambda a: f"Arr, matey! {a}",
+                          "Style: pirate."),
         SystemInstruction("cat", "Mention a cat in every answer.", _mentions_cat,
-                          lambda a: f"{a} My cat agrees."),
+                          lambda a: f"{a} My cat agrees.", "Mention: a cat."),
     ]
     for n in (12, 20):
         out.append(SystemInstruction(f"max_{n}_words", f"Answer in at most {n} words.",
                                      lambda r, n=n: float(0 < len(r.split()) <= n),
-                                     lambda a, n=n: " ".join(a.split()[:n])))
+                                     lambda a, n=n: " ".join(a.split()[:n]), f"Length: {n} words at most."))
     for word in ("friend", "indeed"):
         out.append(SystemInstruction(f"end_with_{word}", f"End every answer with the word '{word}'.",
                                      lambda r, w=word: _ends_with(w, r),
-                                     lambda a, w=word: f"{a.rstrip('.!?')}, {w}."))
+                                     lambda a, w=word: f"{a.rstrip('.!?')}, {w}.", f"Last word: {word}."))
     return out
+
+
+# answers that every instruction can be applied to: the test of whether two instructions can hold at once
+_PROBES = ("Kakoan is a blue parrot.", "31 + 84 = 115.", "The word goat is spelled g-o-a-t, so 4.")
+
+
+def combine(first: SystemInstruction, second: SystemInstruction) -> SystemInstruction | None:
+    """Both instructions at once (GAtt's data combines them at random, Touvron et al. 2023, A.3.5), or None when no
+    order of applying them makes a gold answer obey both ("capital letters" then "end with 'friend'" fails; the
+    other order holds)."""
+    rule = lambda r: min(first.rule(r), second.rule(r))  # noqa: E731
+    for a, b in ((first, second), (second, first)):
+        apply = lambda x, a=a, b=b: b.apply(a.apply(x))  # noqa: E731
+        if all(rule(apply(p)) == 1.0 for p in _PROBES):
+            return SystemInstruction(f"{first.name}+{second.name}", f"{first.text} {second.text}", rule, apply,
+                                     f"{first.short} {second.short}")
+    return None
 
 
 @dataclass
