@@ -2,8 +2,8 @@
 
 Plain module, taught by no chapter (each stage is built by its chapter's module). The stages are the shelf's
 (`mini_llama.shelf`): each is declared once, with its recipe, the stages it starts from, how it is asked (`chat`, or
-`few-shot` for a base model) or how it is measured otherwise (`report`: a reward model's accuracy), and its aims.
-Every such stage is built or loaded (missing artifacts rebuilt deterministically with a progress bar); a model is
+`few-shot` for a base model) or how it is measured otherwise (`report`: a reward model's accuracy, or a model's own
+figures beside its row), and its aims. Every such stage is built or loaded (missing artifacts rebuilt deterministically with a progress bar); a model is
 measured by `mini_llama.eval` unchanged and gets a row of the scoreboard, another stage reports its own figures; the
 aims of every stage are checked on those rows. A new stage is one declaration on the shelf.
 """
@@ -13,8 +13,13 @@ from pathlib import Path
 
 import mini_llama.data as data
 import mini_llama.eval as ev
-import mini_llama.reward  # noqa: F401 (each chapter's module declares its stages: reward models, SFT, base model)
 import mini_llama.shelf as shelf
+
+# each chapter's module declares its stages when imported, in the course's order
+# isort: off
+import mini_llama.reward  # noqa: F401 (the base and SFT models, the preference data, the reward models)
+import mini_llama.gatt  # noqa: F401 (GAtt)
+# isort: on
 
 
 def measured_stages() -> list[str]:
@@ -68,6 +73,10 @@ def run(out: Path, stages: list[str] | None = None, world_seed: int = 0) -> tupl
             print(f"[{label}] measuring on {len(evalset.items)} held-out prompts", flush=True)
             row, answers[label] = ev.measure_stage(label, built, tokenizer, world, evalset,
                                                    stage_prompts(stage, tokenizer, world, evalset))
+            if stage.report is not None:  # figures of its own beside its row (GAtt's adherence by turn)
+                print(f"[{label}] measuring its own figures", flush=True)
+                reports[name] = stage.report(built)
+                row.extra.update(reports[name])
             board.append(row)
             rows[name] = row
         seconds[label] = time.perf_counter() - t0

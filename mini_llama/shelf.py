@@ -42,7 +42,8 @@ class Stage:
     prompting: str | None = "chat"  # how the recipe asks it: "chat", "few-shot" (a base model), None: not measured
     # the stage's aims, checked by the recipe on its scoreboard rows (stage name -> eval.StageRow): (claim, met)
     aims: Callable[[dict], list[tuple[str, bool]]] | None = None
-    # how the recipe measures a stage that is not a model to ask (a reward model): its artifact -> named figures
+    # how the recipe measures a stage that is not a model to ask (a reward model), or a model's own figures beside its
+    # row (GAtt's adherence by turn): its artifact -> named figures
     report: Callable[[Any], dict[str, float]] | None = None
 
 
