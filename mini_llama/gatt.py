@@ -198,7 +198,7 @@ def gatt_model(cfg: GAttConfig | None = None, progress: bool = True) -> model_li
     "The course's GAtt model: chapter 08's SFT model fine-tuned with Ghost Attention (cached; built when missing)."
     return shelf.load("GAtt", cfg, progress)
 
-# %% ../chapters/12_gatt.ipynb #ebf2d1de
+# %% ../chapters/12_gatt.ipynb #8c854d13
 @torch.no_grad()
 def attention_to_prefix(model: model_lib.Transformer, tokens: list[int], n_prefix: int) -> list[float]:
     """The share of attention the last position pays to the first n_prefix positions, mean over heads, per layer.
