@@ -71,9 +71,9 @@ class GAttConfig:
     combine_share: float = 0.25  # two instructions at once
     # never in GAtt's data (chapter 08's SFT saw them, over one or two turns): the paper's zero-shot check, Fig. 28
     held_out: tuple[str, ...] = ("end_with_indeed", "max_20_words")
-    # the fine-tuning: as many of SFT's own dialogues as GAtt examples beside them, so that the chat skills are
-    # rehearsed; one epoch at a tenth of SFT's learning rate (measured in development: at 1e-3 gold helpfulness fell
-    # 0.08, at 3e-4 by 0.01-0.02)
+    # the fine-tuning: 600 of SFT's own dialogues beside GAtt's examples (1,200 by default), so that the chat skills
+    # are rehearsed; one epoch at a tenth of SFT's learning rate (measured in development: at 1e-3 gold helpfulness
+    # fell 0.08, at 3e-4 by 0.01-0.02)
     train: sft.SFTConfig = field(default_factory=lambda: sft.SFTConfig(
         n_dialogs=600, epochs=1, batch_size=4, pretrain_rows=0,
         optim=training.OptimConfig(lr=3e-4, warmup_steps=10)))
