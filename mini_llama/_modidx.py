@@ -91,6 +91,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'mini_llama.gatt.gatt_model': ('gatt.html#gatt_model', 'mini_llama/gatt.py'),
                                  'mini_llama.gatt.ghost_dialogs': ('gatt.html#ghost_dialogs', 'mini_llama/gatt.py'),
                                  'mini_llama.gatt.ghost_examples': ('gatt.html#ghost_examples', 'mini_llama/gatt.py'),
+                                 'mini_llama.gatt.held_out_conversations': ('gatt.html#held_out_conversations', 'mini_llama/gatt.py'),
                                  'mini_llama.gatt.last_turn_example': ('gatt.html#last_turn_example', 'mini_llama/gatt.py'),
                                  'mini_llama.gatt.trained_instructions': ('gatt.html#trained_instructions', 'mini_llama/gatt.py'),
                                  'mini_llama.gatt.turn_means': ('gatt.html#turn_means', 'mini_llama/gatt.py')},
