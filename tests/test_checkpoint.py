@@ -1,6 +1,7 @@
 """Checkpoint I/O: Meta's shards and Hugging Face's layout, exact round trips, clear errors, and
 logits equal to transformers' LlamaForCausalLM in both directions (when transformers is installed)."""
 
+import itertools
 import json
 import random
 import re
@@ -8,9 +9,12 @@ import re
 import pytest
 import torch
 
-from mini_llama.checkpoint import hf_config, load_hf, load_meta, save_hf, save_meta
+from mini_llama import data
+from mini_llama.checkpoint import hf_config, load_hf, load_meta, save_hf, save_hf_tokenizer, save_meta
 from mini_llama.config import ModelArgs
 from mini_llama.model import Transformer
+from mini_llama.shelf import course_tokenizer, course_tokenizer_path
+from mini_llama.tokenizer import encode_dialog, train_tokenizer
 
 GQA = dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=96, multiple_of=32, max_seq_len=64)
 
@@ -285,3 +289,45 @@ def test_config_json_without_a_field_and_index_without_weight_map_are_named(tmp_
     with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'model.safetensors.index.json'} has no "
                                                    "'weight_map' field; expected an object")):
         load_hf(tmp_path)
+
+
+def course_tokenizer_for_transformers(tmp_path):
+    transformers = transformers_quietly()
+    return transformers.AutoTokenizer.from_pretrained(save_hf_tokenizer(course_tokenizer_path(), tmp_path))
+
+
+def test_exported_tokenizer_encodes_and_decodes_as_sentencepiece(tmp_path):
+    theirs, ours = course_tokenizer_for_transformers(tmp_path), course_tokenizer()
+    awkward = ["", " ", "  two  spaces", "trailing ", "a\tb\nc", "ünïcödé ☃ 🎉", "12345 + 678 = 13023", "x" * 40]
+    texts = awkward + list(itertools.islice(data.iter_documents(data.make_world(seed=0), split="valid"), 300))
+    for text in texts:
+        ids = ours.encode(text, bos=True, eos=False)
+        assert theirs(text)["input_ids"] == ids, text
+        assert theirs.decode(ids, skip_special_tokens=True) == ours.decode(ids), text
+
+
+@pytest.mark.parametrize("dialog", [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": "Always act as a pirate."}, {"role": "user", "content": " What is 2 + 3? "}],
+    [{"role": "system", "content": "Style: pirate."}, {"role": "user", "content": "What is 2 + 3?"},
+     {"role": "assistant", "content": " Arr, 5. "}, {"role": "user", "content": "Spell 'goat'."}],
+    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"}],
+])
+def test_exported_chat_template_renders_encode_dialog(tmp_path, dialog):
+    theirs = course_tokenizer_for_transformers(tmp_path)
+    rendered = theirs.apply_chat_template(dialog, tokenize=False)
+    assert theirs(rendered, add_special_tokens=False)["input_ids"] == encode_dialog(course_tokenizer(), dialog)
+
+
+def test_exported_chat_template_refuses_roles_out_of_turn(tmp_path):
+    theirs = course_tokenizer_for_transformers(tmp_path)
+    with pytest.raises(Exception, match="roles alternate user, assistant"):
+        theirs.apply_chat_template([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+                                   tokenize=False)
+
+
+def test_tokenizer_with_other_settings_than_llama2s_is_refused_by_name(tmp_path):
+    texts = [f"the {w} sat on the mat number {i}" for i, w in enumerate(["cat", "dog", "goat"] * 50)]
+    model = train_tokenizer(texts, tmp_path / "squeezed.model", vocab_size=300, remove_extra_whitespaces=True)
+    with pytest.raises(ValueError, match="remove_extra_whitespaces=True; the conversion is written for Llama 2's"):
+        save_hf_tokenizer(model, tmp_path / "hf")
