@@ -416,7 +416,7 @@ def save_hf_tokenizer(model_path: str | os.PathLike, model_dir: str | os.PathLik
     model_dir.mkdir(parents=True, exist_ok=True)
     tok = hf_tokenizer(model_path)
     cfg = {"tokenizer_class": "PreTrainedTokenizerFast",  # reads tokenizer.json as it is, rebuilding nothing
-           "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": True,
+           "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",  # <s> is added by tokenizer.json's post-processor
            "clean_up_tokenization_spaces": False, "chat_template": LLAMA2_CHAT_TEMPLATE}
     artifacts.atomic_write(model_dir / "tokenizer.json", lambda tmp: tok.save(str(tmp)))
     artifacts.atomic_write(model_dir / "tokenizer_config.json", lambda tmp: tmp.write_text(json.dumps(cfg, indent=2)))
