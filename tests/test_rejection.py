@@ -80,13 +80,14 @@ def test_judge_scores_tasks_for_helpfulness_and_adversarial_prompts_for_safety()
     samples = [["7.", "It is 7.", "No."], ["I can't help with that."]]
     got = rejection.judge(rms, tokenizer, prompts, samples)
     assert [len(row) for row in got] == [3, 1]
-    for prompt, answers, row in zip(prompts, samples, got, strict=True):
-        dialogs = [prompt.dialog] * len(answers)
-        helpful, safe = (reward.score(rms[kind], tokenizer, dialogs, answers) for kind in reward.KINDS)
-        adversarial = isinstance(prompt, data.SafetyPrompt)
-        assert row == pytest.approx([rejection.combined_reward(h, s, adversarial)
-                                     for h, s in zip(helpful, safe, strict=True)], abs=1e-6)
-    assert got[1] == pytest.approx(reward.score(rms["safety"], tokenizer, [prompts[1].dialog], samples[1]), abs=1e-6)
+    # the expected rewards scored in one batch, as judge scores them: a batch of other rows rounds otherwise in float32
+    pairs = [(p, a) for p, answers in zip(prompts, samples, strict=True) for a in answers]
+    helpful, safe = (reward.score(rms[kind], tokenizer, [p.dialog for p, _ in pairs], [a for _, a in pairs])
+                     for kind in reward.KINDS)
+    want = [rejection.combined_reward(h, s, isinstance(p, data.SafetyPrompt))
+            for (p, _), h, s in zip(pairs, helpful, safe, strict=True)]
+    assert got == [want[:3], want[3:]]
+    assert got[1] == safe[3:]  # the unsafe prompt's answer is the safety model's to score
 
 
 def test_bad_input_is_refused_by_name():
