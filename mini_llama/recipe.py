@@ -18,6 +18,7 @@ import mini_llama.shelf as shelf
 # each chapter's module declares its stages when imported, in the course's order
 # isort: off
 import mini_llama.reward  # noqa: F401 (the base and SFT models, the preference data, the reward models)
+import mini_llama.ppo  # noqa: F401 (PPO)
 import mini_llama.gatt  # noqa: F401 (GAtt)
 # isort: on
 
