@@ -148,6 +148,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'mini_llama.ppo.PolicyAndValue.__init__': ('ppo.html#policyandvalue.__init__', 'mini_llama/ppo.py'),
                                 'mini_llama.ppo.PolicyAndValue.forward': ('ppo.html#policyandvalue.forward', 'mini_llama/ppo.py'),
                                 'mini_llama.ppo.Rollouts': ('ppo.html#rollouts', 'mini_llama/ppo.py'),
+                                'mini_llama.ppo.answer_kls': ('ppo.html#answer_kls', 'mini_llama/ppo.py'),
                                 'mini_llama.ppo.build_ppo_model': ('ppo.html#build_ppo_model', 'mini_llama/ppo.py'),
                                 'mini_llama.ppo.gae': ('ppo.html#gae', 'mini_llama/ppo.py'),
                                 'mini_llama.ppo.held_out_prompts': ('ppo.html#held_out_prompts', 'mini_llama/ppo.py'),

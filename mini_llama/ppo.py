@@ -3,7 +3,8 @@
 # %% auto #0
 __all__ = ['PPO_GAIN_AIM', 'PPO_HELPFULNESS_AIM', 'PPOConfig', 'prompt_mix', 'iteration_prompts', 'Rollouts', 'roll_out',
            'whiten', 'token_rewards', 'gae', 'masked_mean', 'ppo_loss', 'PolicyAndValue', 'ppo_iteration',
-           'held_out_prompts', 'measure', 'train_ppo', 'build_ppo_model', 'kl_report', 'ppo_aims', 'ppo_model']
+           'held_out_prompts', 'answer_kls', 'measure', 'train_ppo', 'build_ppo_model', 'kl_report', 'ppo_aims',
+           'ppo_model']
 
 # %% ../chapters/11_ppo.ipynb #ca73b757
 import json
@@ -78,11 +79,10 @@ def iteration_prompts(world: data.World, cfg: PPOConfig, iteration: int) -> list
     "The iteration's prompts: training-split ones, fresh each iteration."
     return prompt_mix(world, "train", cfg.batch_size, cfg.adversarial_share, seed=1_000 * cfg.seed + iteration)
 
-# %% ../chapters/11_ppo.ipynb #37ae56f8
+# %% ../chapters/11_ppo.ipynb #b4217cd7
 @dataclass
 class Rollouts:
-    "One iteration's samples: each prompt (a Task or a SafetyPrompt), its answer, and the rows the losses read."
-    prompts: list
+    "One iteration's samples: each prompt's answer, and the rows the losses read."
     texts: list[str]
     tokens: Tensor  # (n, seqlen): prompt, response and its eos (when it ended), padded on the right with 0
     mask: Tensor  # (n, seqlen): True on the response's tokens
@@ -103,16 +103,15 @@ def roll_out(policy: model_lib.Transformer, tokenizer, prompts: list, cfg: PPOCo
     tokens, real = reward.pad_right([p + r for p, r in zip(prompt_ids, responses, strict=True)],
                                     policy.params.max_seq_len)
     mask = real & (torch.arange(tokens.shape[1])[None, :] >= torch.tensor([len(p) for p in prompt_ids])[:, None])
-    return Rollouts(prompts, [tokenizer.decode(a).strip() for a in answers], tokens, mask)
+    return Rollouts([tokenizer.decode(a).strip() for a in answers], tokens, mask)
 
-# %% ../chapters/11_ppo.ipynb #18c2c39e
-def whiten(x: Tensor, mask: Tensor | None = None, shift_mean: bool = True) -> Tensor:
-    "x standardised over the entries where mask is True (all of them without one); the mean kept if not shift_mean."
+# %% ../chapters/11_ppo.ipynb #15569034
+def whiten(x: Tensor, mask: Tensor | None = None) -> Tensor:
+    "x standardised (mean 0, standard deviation 1) over the entries where mask is True (all of them without one)."
     mask = torch.ones_like(x, dtype=torch.bool) if mask is None else mask
     mean = x[mask].mean()
     var = ((x - mean)[mask] ** 2).mean()
-    out = (x - mean) * torch.rsqrt(var + 1e-8)
-    return torch.where(mask, out if shift_mean else out + mean, 0.0)
+    return torch.where(mask, (x - mean) * torch.rsqrt(var + 1e-8), 0.0)
 
 # %% ../chapters/11_ppo.ipynb #945aa88f
 def token_rewards(score: Tensor, logprobs: Tensor, ref_logprobs: Tensor, mask: Tensor, beta: float) -> Tensor:
@@ -207,22 +206,27 @@ def ppo_iteration(ac: PolicyAndValue, ref: model_lib.Transformer, rms: dict, tok
             "safety_share": on_safety.float().mean().item(), "response_length": ro.mask.sum(1).float().mean().item(),
             **{name: ev.mean([s[name] for s in stats]) for name in stats[0]}}
 
-# %% ../chapters/11_ppo.ipynb #3209f36c
+# %% ../chapters/11_ppo.ipynb #4b34d8ff
 def held_out_prompts(world: data.World, n: int, cfg: PPOConfig) -> list:
     "Validation-split prompts, mixed as PPO's batches are, from a seed of this chapter: where PPO is measured."
     return prompt_mix(world, "valid", n, cfg.adversarial_share, seed=1111)
 
 
 @torch.no_grad()
+def answer_kls(policy: model_lib.Transformer, ref: model_lib.Transformer, ro: Rollouts) -> list[float]:
+    "Each answer's log π − log π_ref summed over its tokens: sampled from the policy, an estimate of KL(π ‖ π_ref)."
+    return (training.sequence_logprobs(policy, ro.tokens, ro.mask)
+            - training.sequence_logprobs(ref, ro.tokens, ro.mask)).sum(1).tolist()
+
+
+@torch.no_grad()
 def measure(policy: model_lib.Transformer, ref: model_lib.Transformer, rms: dict, tokenizer, prompts: list,
-            cfg: PPOConfig) -> dict[str, float]:
+            cfg: PPOConfig, judge=rejection.judge_answers) -> dict[str, float]:
     """One answer sampled from the policy for each prompt: the mean proxy reward R_c, the mean gold value, and the
-    KL from ref estimated from them (each answer's log π − log π_ref, summed over its tokens), with its error."""
+    KL from ref estimated from them, with its standard error."""
     ro = roll_out(policy, tokenizer, prompts, cfg, torch.Generator().manual_seed(cfg.seed))
-    proxy, _ = rejection.judge_answers(rms, tokenizer, prompts, ro.texts)
-    logratio = (training.sequence_logprobs(policy, ro.tokens, ro.mask)
-                - training.sequence_logprobs(ref, ro.tokens, ro.mask)).sum(1)
-    kl, kl_se = ev.mean_and_se(logratio.tolist())
+    proxy, _ = judge(rms, tokenizer, prompts, ro.texts)
+    kl, kl_se = ev.mean_and_se(answer_kls(policy, ref, ro))
     return {"held_out/proxy": ev.mean(proxy), "held_out/kl": kl, "held_out/kl/se": kl_se,
             "held_out/gold": ev.mean(data.gold_value(p, t) for p, t in zip(prompts, ro.texts, strict=True))}
 
@@ -262,7 +266,7 @@ def train_ppo(policy: model_lib.Transformer, value: reward.RewardModel, rms: dic
                 raise FloatingPointError(f"PPO iteration {iteration + 1}: {e}; "
                                          f"{pretrain.last_checkpoint_note(saved)}") from None
             if (iteration + 1) % cfg.eval_every == 0 or iteration + 1 == cfg.iterations:
-                record |= measure(policy, ref, rms, tokenizer, held, cfg)
+                record |= measure(policy, ref, rms, tokenizer, held, cfg, judge)
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
             history.append(record)
@@ -273,13 +277,13 @@ def train_ppo(policy: model_lib.Transformer, value: reward.RewardModel, rms: dic
             saved = (ckpt_path, iteration + 1)
     return history
 
-# %% ../chapters/11_ppo.ipynb #9ff4b2fd
+# %% ../chapters/11_ppo.ipynb #a32d826e
 def build_ppo_model(cfg: PPOConfig, inputs: dict[str, Path], path: Path, progress: bool = True):
     """Run PPO from the model at inputs['SFT'] against the two reward models, the value model starting as the
     helpfulness reward model; write the policy, with the run's log, to `path` (the run itself in path.run/)."""
     tokenizer, policy = shelf.read("tokenizer", inputs["tokenizer"]), shelf.read("SFT", inputs["SFT"])
     rms = {kind: shelf.read(f"RM-{kind}", inputs[f"RM-{kind}"]) for kind in reward.KINDS}
-    value = shelf.read("RM-helpfulness", inputs["RM-helpfulness"])
+    value = shelf.read("RM-helpfulness", inputs["RM-helpfulness"])  # a copy of its own: it trains, the judges do not
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         history = train_ppo(policy, value, rms, tokenizer, data.make_world(seed=cfg.world_seed), cfg,
@@ -289,11 +293,11 @@ def build_ppo_model(cfg: PPOConfig, inputs: dict[str, Path], path: Path, progres
 
 def kl_report(model: model_lib.Transformer) -> dict[str, float]:
     "The recipe's figures beside the PPO row: its KL from the model it started from, on 200 held-out prompts."
-    rms = {kind: reward.reward_model(kind) for kind in reward.KINDS}
     cfg = PPOConfig()
     held = held_out_prompts(data.make_world(seed=0), 200, cfg)
-    m = measure(model, shelf.load("SFT"), rms, shelf.course_tokenizer(), held, cfg)
-    return {"kl_from_start": m["held_out/kl"], "kl_from_start/se": m["held_out/kl/se"]}
+    ro = roll_out(model, shelf.course_tokenizer(), held, cfg, torch.Generator().manual_seed(cfg.seed))
+    kl, se = ev.mean_and_se(answer_kls(model, shelf.load("SFT"), ro))
+    return {"kl_from_start": kl, "kl_from_start/se": se}
 
 
 PPO_GAIN_AIM, PPO_HELPFULNESS_AIM = 0.03, 0.85  # over the model PPO starts from; in all
