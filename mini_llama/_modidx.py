@@ -239,6 +239,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mini_llama.reward.collect_preferences': ('reward.html#collect_preferences', 'mini_llama/reward.py'),
                                    'mini_llama.reward.course_preferences': ('reward.html#course_preferences', 'mini_llama/reward.py'),
                                    'mini_llama.reward.encode_response': ('reward.html#encode_response', 'mini_llama/reward.py'),
+                                   'mini_llama.reward.last_true': ('reward.html#last_true', 'mini_llama/reward.py'),
                                    'mini_llama.reward.load_reward_model': ('reward.html#load_reward_model', 'mini_llama/reward.py'),
                                    'mini_llama.reward.margins_of': ('reward.html#margins_of', 'mini_llama/reward.py'),
                                    'mini_llama.reward.measure_reward_model': ('reward.html#measure_reward_model', 'mini_llama/reward.py'),

@@ -118,7 +118,7 @@ def token_rewards(score: Tensor, logprobs: Tensor, ref_logprobs: Tensor, mask: T
     """Each response token's reward: −β (log π_θ − log π_0) at every token, and the whitened score added at the last
     one. score (bs,); logprobs, ref_logprobs, mask (bs, seqlen) -> (bs, seqlen), 0 off the response."""
     rewards = torch.where(mask, -beta * (logprobs - ref_logprobs), 0.0)
-    last = mask.shape[1] - 1 - mask.flip(1).int().argmax(1)  # each row's last response token
+    last = reward.last_true(mask)  # each row's last response token
     return rewards.index_put((torch.arange(len(score)), last), score, accumulate=True)
 
 # %% ../chapters/11_ppo.ipynb #3ab54612

@@ -3,8 +3,8 @@
 # %% auto #0
 __all__ = ['KINDS', 'MARGINS', 'REWARD_ACCURACY_AIM', 'REFUSAL_OVER_HARM_AIM', 'PreferenceRecord', 'adversarial_prompts',
            'collect_preferences', 'PreferenceRecipe', 'collect_course_preferences', 'build_preferences',
-           'read_preferences', 'course_preferences', 'RewardModel', 'encode_response', 'pad_right', 'score',
-           'to_probability', 'margins_of', 'ranking_loss', 'RewardConfig', 'training_pairs', 'shared_prefix',
+           'read_preferences', 'course_preferences', 'last_true', 'RewardModel', 'encode_response', 'pad_right',
+           'score', 'to_probability', 'margins_of', 'ranking_loss', 'RewardConfig', 'training_pairs', 'shared_prefix',
            'PairBatch', 'pack_pairs', 'pair_rewards', 'pair_loss', 'train_reward_model', 'accuracy_by_rating',
            'refusal_over_harm', 'train_course_reward_model', 'load_reward_model', 'measure_reward_model', 'reward_aims',
            'reward_model']
@@ -146,6 +146,11 @@ def course_preferences(progress: bool = True) -> dict[str, dict[str, list[Prefer
     return shelf.load("preferences", progress=progress)
 
 # %% ../chapters/09_reward.ipynb #f550815f
+def last_true(mask: Tensor) -> Tensor:
+    "Each row's last True position: mask (bs, seqlen) -> (bs,)."
+    return mask.shape[1] - 1 - mask.flip(1).int().argmax(1)
+
+
 class RewardModel(model_lib.Transformer):
     """The chat model with its output layer (dim -> vocab) replaced by a scalar head (dim -> 1): a reward at every
     position, read at the last real token of the prompt and response."""
@@ -167,7 +172,7 @@ class RewardModel(model_lib.Transformer):
         first = real.int().argmax(1)  # each row's first real token: left pads come before it
         positions, mask = generation.positions_and_mask(first, 0, tokens.shape[1]) if first.any() else (None, None)
         values = self.values(tokens, mask, positions)  # (bs, seqlen)
-        last = real.shape[1] - 1 - real.flip(1).int().argmax(1)  # right pads come after it (causal: never seen)
+        last = last_true(real)  # right pads come after it (causal: never seen)
         return values.gather(1, last[:, None])[:, 0]
 
     def values(self, tokens: Tensor, mask: Tensor | None = None, positions: Tensor | None = None) -> Tensor:
