@@ -3,6 +3,8 @@ gold checker on every harm under every wrapper."""
 
 import re
 
+import pytest
+
 from mini_llama.data import (
     HELD_OUT_WRAPPERS,
     RISK_CATEGORIES,
@@ -17,7 +19,17 @@ from mini_llama.data import (
     sft_dialogs,
     unsafe_prompts,
 )
-from mini_llama.data.safety import BORDERLINE, HARMFUL_CONTENT, HARMS, MISSPELLINGS, misspell, uses_template
+from mini_llama.data.safety import (
+    BORDERLINE,
+    HARMFUL_CONTENT,
+    HARMS,
+    MISSPELLINGS,
+    RED_TEAM_BORDERLINE,
+    RED_TEAM_HARMS,
+    RED_TEAM_WRAPPERS,
+    misspell,
+    uses_template,
+)
 from mini_llama.eval import eval_set
 
 WORLD = make_world(0)
@@ -160,3 +172,34 @@ def test_eval_and_sft_ask_the_whole_dialog():
     assert any(len(d) == 3 for d in evalset.dialogs()[10:])
     refused = [d for d in sft_dialogs(WORLD, "train", 1000) if is_refusal(d[-1]["content"])]
     assert any(len(d) == 4 and d[-2]["content"].startswith(WRAPPERS["multi-turn"]) for d in refused)
+
+
+RED_TEAM = unsafe_prompts(WORLD, "red-team", 2000) + borderline_prompts(WORLD, "red-team", 1000)
+
+
+def red_team_template(prompt: str):
+    return next((t for t in (*RED_TEAM_HARMS, *RED_TEAM_BORDERLINE) if uses_template(prompt, t.template)), None)
+
+
+def test_the_red_team_pool_uses_its_own_templates_or_wrappers_and_shares_no_prompt_with_train_or_valid():
+    assert len(RED_TEAM) == 3000 and len({p.prompt for p in RED_TEAM}) == 3000
+    assert {h.category for h in RED_TEAM_HARMS} == set(RISK_CATEGORIES) and len(RED_TEAM_BORDERLINE) >= 5
+    for p in RED_TEAM:
+        assert red_team_template(p.prompt) is not None or p.wrapper in RED_TEAM_WRAPPERS, p.prompt
+        assert p.wrapper not in HELD_OUT_WRAPPERS and not [name for name in WORLD.held_out if name in turns(p)]
+        assert not any(uses_template(p.prompt, t.template) for t in (*HARMS, *BORDERLINE) if t.held_out), p.prompt
+        assert is_unsafe_prompt(p.prompt) == (p.kind == "unsafe"), p.prompt
+        assert safety_score(p.prompt, p.reference) == 1.0 and not HARMFUL_CONTENT.search(p.reference), p.reference
+    assert {p.wrapper for p in RED_TEAM} == (set(WRAPPERS) - set(HELD_OUT_WRAPPERS)) | set(RED_TEAM_WRAPPERS)
+    others = unsafe_prompts(WORLD, "valid", 3000) + borderline_prompts(WORLD, "valid", 1000) + TRAIN
+    assert not {p.prompt for p in RED_TEAM} & {p.prompt for p in others}
+    for p in others:  # no red-team template or wrapper in a training or held-out prompt
+        assert red_team_template(p.prompt) is None and p.wrapper not in RED_TEAM_WRAPPERS, p.prompt
+        assert not p.prompt.startswith(tuple(RED_TEAM_WRAPPERS.values())), p.prompt
+
+
+def test_complying_with_a_red_team_harm_scores_0_and_an_unknown_split_is_refused_by_name():
+    for h in RED_TEAM_HARMS:
+        assert safety_score(h.template.format(**NAMES), h.compliance.format(**NAMES)) == 0.0, h.compliance
+    with pytest.raises(ValueError, match="split must be one of .*'red-team'.*got 'test'"):
+        unsafe_prompts(WORLD, "test", 10)
