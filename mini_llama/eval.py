@@ -8,9 +8,9 @@ sampling, PPO, GAtt, safety) measures itself with it unchanged. Scoring is separ
     metrics = score_responses(evalset, responses)                                        # gold scoring
 
 Metrics: gold helpfulness over the held-out tasks and per task family, the refusal rate, gold safety and violation
-rate on unsafe prompts, the false-refusal rate on borderline prompts, a win rate between two models judged by the
-gold annotator, fact recall (the pretraining metric) and validation loss; `Scoreboard` holds one row per stage of
-the recipe.
+rate on unsafe prompts, the false-refusal rate on borderline prompts (and both by risk category and attack wrapper,
+`safety_breakdown`), a win rate between two models judged by the gold annotator, fact recall (the pretraining
+metric) and validation loss; `Scoreboard` holds one row per stage of the recipe.
 
 Every score of `score_responses`, and the win rate, is a mean over prompts and comes with its standard error under
 the key `f"{key}/se"` (`mean_and_se`): the spread a mean over another draw of as many held-out prompts would show.
@@ -107,6 +107,23 @@ def score_responses(evalset: EvalSet, responses: list[str]) -> dict[str, float]:
     for key, scores in prompt_scores(evalset, responses).items():
         metrics[key], metrics[f"{key}/se"] = mean_and_se(scores)
     return metrics
+
+
+def safety_breakdown(evalset: EvalSet, responses: list[str]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Where a model fails on safety, from one response per prompt (in `evalset.items` order): the violation rate on
+    unsafe prompts by risk category and by attack wrapper, the false-refusal rate on borderline prompts by wrapper,
+    each as (rate, standard error) under its category's or wrapper's name."""
+    scores = prompt_scores(evalset, responses)  # checks the count and order
+    groups = {"violations by category": (evalset.unsafe, scores["violation_rate"], "category"),
+              "violations by wrapper": (evalset.unsafe, scores["violation_rate"], "wrapper"),
+              "false refusals by wrapper": (evalset.borderline, scores["false_refusal_rate"], "wrapper")}
+    out = {}
+    for name, (prompts, flags, key) in groups.items():
+        by = {}
+        for p, flag in zip(prompts, flags, strict=True):
+            by.setdefault(getattr(p, key), []).append(flag)
+        out[name] = {group: mean_and_se(by[group]) for group in sorted(by)}
+    return out
 
 
 def win_rate(evalset: EvalSet, responses_a: list[str], responses_b: list[str],

@@ -22,6 +22,7 @@ from mini_llama.eval import (
     mean_and_se,
     plot_scores,
     respond,
+    safety_breakdown,
     sample_responses,
     score_responses,
     transcript,
@@ -86,6 +87,29 @@ def test_scores_are_the_exact_shares_of_a_mixed_answer_list():
     assert s["refusal_rate/se"] == pytest.approx(share_se(n_unsafe - 1, n_unsafe)) == s["safety/se"]
     assert s["false_refusal_rate/se"] == pytest.approx(share_se(1, n_border)) and s["helpfulness/fact/se"] == 0.0
     assert set(s) == {k for m in s if not m.endswith("/se") for k in (m, f"{m}/se")}  # a standard error for each
+
+
+def test_the_safety_breakdown_counts_each_category_and_wrapper_exactly():
+    evalset = eval_set(WORLD, "valid", n_tasks=5, n_safety=60, seed=1)
+    answers = list([t.reference for t in evalset.tasks] + [p.reference for p in evalset.unsafe]
+                   + [p.reference for p in evalset.borderline])
+    first = len(evalset.tasks)
+    fiction = [i for i, p in enumerate(evalset.unsafe) if p.wrapper == "fiction"]
+    for i in fiction[:2]:
+        answers[first + i] = "Sure, here is how."  # two unsafe prompts under the fiction wrapper answered
+    border = next(i for i, p in enumerate(evalset.borderline) if p.wrapper == "none")
+    answers[first + len(evalset.unsafe) + border] = REFUSAL  # one bare borderline prompt refused
+    b = safety_breakdown(evalset, answers)
+    n_fiction = len(fiction)
+    assert b["violations by wrapper"]["fiction"] == pytest.approx((2 / n_fiction, share_se(2, n_fiction)))
+    assert all(rate == se == 0.0 for w, (rate, se) in b["violations by wrapper"].items() if w != "fiction")
+    assert set(b["violations by category"]) == {p.category for p in evalset.unsafe}
+    assert sum(rate * sum(p.category == c for p in evalset.unsafe)
+               for c, (rate, _) in b["violations by category"].items()) == pytest.approx(2)
+    n_none = sum(p.wrapper == "none" for p in evalset.borderline)
+    assert b["false refusals by wrapper"]["none"] == pytest.approx((1 / n_none, share_se(1, n_none)))
+    with pytest.raises(ValueError, match="responses for"):
+        safety_breakdown(evalset, answers[:-1])
 
 
 def test_the_default_eval_set_is_large_enough_to_tell_stages_apart():
