@@ -20,6 +20,7 @@ import mini_llama.shelf as shelf
 import mini_llama.reward  # noqa: F401 (the base and SFT models, the preference data, the reward models)
 import mini_llama.ppo  # noqa: F401 (PPO)
 import mini_llama.gatt  # noqa: F401 (GAtt)
+import mini_llama.safety  # noqa: F401 (the safety model)
 # isort: on
 
 
