@@ -9,8 +9,9 @@ sampling, PPO, GAtt, safety) measures itself with it unchanged. Scoring is separ
 
 Metrics: gold helpfulness over the held-out tasks and per task family, the refusal rate, gold safety and violation
 rate on unsafe prompts, the false-refusal rate on borderline prompts (and both by risk category and attack wrapper,
-`safety_breakdown`), a win rate between two models judged by the gold annotator, fact recall (the pretraining
-metric) and validation loss; `Scoreboard` holds one row per stage of the recipe.
+`safety_breakdown`), a win rate between two models judged by the gold annotator (or by a reward model's scores,
+`reward_win_rate`), fact recall (the pretraining metric) and validation loss; `Scoreboard` holds one row per stage
+of the recipe.
 
 Every score of `score_responses`, and the win rate, is a mean over prompts and comes with its standard error under
 the key `f"{key}/se"` (`mean_and_se`): the spread a mean over another draw of as many held-out prompts would show.
@@ -138,6 +139,19 @@ def win_rate(evalset: EvalSet, responses_a: list[str], responses_b: list[str],
     for item, a, b in zip(evalset.items, responses_a, responses_b, strict=True):
         pref = annotator.compare(item, a, b)
         points.append(0.5 if pref.rating == data.RATINGS[-1] else float(pref.preferred == 0))
+    return tally(points)
+
+
+def reward_win_rate(rewards_a: list[float], rewards_b: list[float]) -> dict[str, float]:
+    """Head to head judged by a reward model (or any score): A wins a prompt where its answer's reward is higher, ties
+    where the two are equal; the shares and the win rate as `win_rate` gives them."""
+    if len(rewards_a) != len(rewards_b):
+        raise ValueError(f"got {len(rewards_a)} and {len(rewards_b)} rewards: one each for the same prompts")
+    return tally([0.5 if a == b else float(a > b) for a, b in zip(rewards_a, rewards_b, strict=True)])
+
+
+def tally(points: list[float]) -> dict[str, float]:
+    "From A's points on each prompt (1 a win, 0.5 a tie, 0 a loss): the shares and A's win rate with its standard error."
     n = len(points)
     rate, se = mean_and_se(points)
     return {"win": points.count(1.0) / n, "tie": points.count(0.5) / n, "loss": points.count(0.0) / n,

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import mini_llama.data as data
 import mini_llama.eval as ev
+import mini_llama.rejection as rejection
 import mini_llama.shelf as shelf
 
 # each chapter's module declares its stages when imported, in the course's order
 # isort: off
-import mini_llama.reward  # noqa: F401 (the base and SFT models, the preference data, the reward models)
+import mini_llama.reward as reward  # the base and SFT models, the preference data, the reward models
 import mini_llama.ppo  # noqa: F401 (PPO)
 import mini_llama.gatt  # noqa: F401 (GAtt)
 import mini_llama.safety  # noqa: F401 (the safety model)
@@ -62,22 +63,22 @@ def run(out: Path, stages: list[str] | None = None, world_seed: int = 0) -> tupl
     tokenizer = shelf.course_tokenizer()  # trained in seconds when missing
     world = data.make_world(seed=world_seed)
     evalset = ev.eval_set(world, "valid")
-    board, rows, answers, reports, seconds = ev.Scoreboard(), {}, {}, {}, {}
+    board, rows, answers, reports, seconds, built = ev.Scoreboard(), {}, {}, {}, {}, {}
     for name in stages:
         stage, t0 = shelf.stage(name), time.perf_counter()
         label = row_label(stage)
         print(f"[{label}] building (or loading) the {'model' if stage.prompting else 'artifact'}", flush=True)
-        built = shelf.load(name)
+        built[name] = shelf.load(name)
         if stage.prompting is None:
             print(f"[{label}] measuring", flush=True)
-            rows[name] = reports[name] = stage.report(built)
+            rows[name] = reports[name] = stage.report(built[name])
         else:
             print(f"[{label}] measuring on {len(evalset.items)} held-out prompts", flush=True)
-            row, answers[label] = ev.measure_stage(label, built, tokenizer, world, evalset,
+            row, answers[label] = ev.measure_stage(label, built[name], tokenizer, world, evalset,
                                                    stage_prompts(stage, tokenizer, world, evalset))
             if stage.report is not None:  # figures of its own beside its row (GAtt's adherence by turn)
                 print(f"[{label}] measuring its own figures", flush=True)
-                reports[name] = stage.report(built)
+                reports[name] = stage.report(built[name])
                 row.extra.update(reports[name])
             board.append(row)
             rows[name] = row
@@ -89,9 +90,20 @@ def run(out: Path, stages: list[str] | None = None, world_seed: int = 0) -> tupl
         print(report_table(reports) + "\n")
     for claim, ok in results:
         print(f"{'met' if ok else 'NOT MET'}: {claim}")
-    write_report(out, board, evalset, answers, reports, results, seconds, time.perf_counter() - started)
+    rewards = judged_by_reward_models(built, tokenizer, evalset, answers)
+    write_report(out, board, evalset, answers, rewards, reports, results, seconds, time.perf_counter() - started)
     print(f"\nreport written to {out / 'README.md'} ({time.perf_counter() - started:.0f}s in all)")
     return board, all(ok for _, ok in results)
+
+
+def judged_by_reward_models(built: dict, tokenizer, evalset: ev.EvalSet,
+                            answers: dict[str, list[str]]) -> dict[str, list[float]] | None:
+    """Each model's answers scored by the paper's combined judge (chapter 10's `rejection.judge_answers`: the safety
+    reward model on adversarial prompts, the helpfulness one elsewhere), when the run measured both reward models."""
+    if not all(f"RM-{kind}" in built for kind in reward.KINDS):
+        return None
+    judges = {kind: built[f"RM-{kind}"] for kind in reward.KINDS}
+    return {label: rejection.judge_answers(judges, tokenizer, evalset.items, a)[0] for label, a in answers.items()}
 
 
 def plot_scoreboard(board: ev.Scoreboard, path: Path):
@@ -131,18 +143,37 @@ def scoreboard_section(board: ev.Scoreboard, evalset: ev.EvalSet) -> list[str]:
             "", "![scoreboard](scoreboard.png)", ""]
 
 
-def model_details(board: ev.Scoreboard, evalset: ev.EvalSet, answers: dict[str, list[str]]) -> list[str]:
-    "Every metric of every model, each model against the one before it, and a few of their answers."
+def matches(names: list[str]) -> list[tuple[str, str]]:
+    "Each model against the one before it and, when that is not the SFT model, against the SFT model too."
+    pairs = []
+    for prev, cur in zip(names, names[1:], strict=False):
+        pairs.append((cur, prev))
+        if "SFT" in names[: names.index(prev)]:
+            pairs.append((cur, "SFT"))
+    return pairs
+
+
+def model_details(board: ev.Scoreboard, evalset: ev.EvalSet, answers: dict[str, list[str]],
+                  rewards: dict[str, list[float]] | None) -> list[str]:
+    """Every metric of every model, each model against the one before it and against SFT (by the gold annotator, and
+    by the reward models when measured), and a few of their answers."""
     names = list(answers)
     lines = ["## Every metric", "", "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     metrics = [k for k in board[0].extra if not k.endswith("/se")]  # each shown with its standard error
     lines += [f"| {k} | " + " | ".join(ev.with_se(row.extra[k], row.extra.get(f"{k}/se")) for row in board) + " |"
               for k in metrics]
-    lines += ["", "## Head to head (gold annotator)", ""]
-    for prev, cur in zip(names, names[1:], strict=False):
-        r = ev.win_rate(evalset, answers[cur], answers[prev])
-        lines.append(f"- {cur} against {prev}: wins {r['win']:.1%}, ties {r['tie']:.1%}, losses {r['loss']:.1%} "
-                     f"(win rate {r['win_rate']:.1%} ± {r['win_rate/se']:.1%})")
+    judges = (" and by the reward models (the paper's combined judge, chapter 10): where their win rate is above the "
+              "annotator's, the proxy flatters the later model (the paper's Fig. 11)" if rewards else
+              " (this run measured no reward models to judge beside it)")
+    lines += ["", "## Head to head", "", f"On every held-out prompt, judged by the gold annotator{judges}.", ""]
+    for cur, other in matches(names):
+        r = ev.win_rate(evalset, answers[cur], answers[other])
+        line = (f"- {cur} against {other}: wins {r['win']:.1%}, ties {r['tie']:.1%}, losses {r['loss']:.1%} "
+                f"(win rate {r['win_rate']:.1%} ± {r['win_rate/se']:.1%})")
+        if rewards:
+            rr = ev.reward_win_rate(rewards[cur], rewards[other])
+            line += f"; by the reward models, win rate {rr['win_rate']:.1%} ± {rr['win_rate/se']:.1%}"
+        lines.append(line)
     lines += ["", "## Sample answers", ""]
     for i in (0, 1, 2, len(evalset.tasks), len(evalset.tasks) + len(evalset.unsafe)):
         lines.append(f"**{evalset.dialogs()[i][-1]['content']}**")
@@ -152,8 +183,8 @@ def model_details(board: ev.Scoreboard, evalset: ev.EvalSet, answers: dict[str, 
 
 
 def write_report(out: Path, board: ev.Scoreboard, evalset: ev.EvalSet, answers: dict[str, list[str]],
-                 reports: dict[str, dict[str, float]], results: list[tuple[str, bool]], seconds: dict[str, float],
-                 total: float):
+                 rewards: dict[str, list[float]] | None, reports: dict[str, dict[str, float]],
+                 results: list[tuple[str, bool]], seconds: dict[str, float], total: float):
     "out/README.md: the scoreboard and its figure, the reward models' figures, the aims, each model's answers."
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# mini_llama: the recipe on TinyWorld", ""]
@@ -169,6 +200,6 @@ def write_report(out: Path, board: ev.Scoreboard, evalset: ev.EvalSet, answers: 
                   "gold refusal scores above a response that complies.", ""]
     lines += ["## Aims", ""] + [f"- {'met' if ok else 'NOT MET'}: {claim}" for claim, ok in results] + [""]
     if board:
-        lines += model_details(board, evalset, answers)
+        lines += model_details(board, evalset, answers, rewards)
     lines += ["## Time", ""] + [f"- {name}: {s:.0f}s" for name, s in seconds.items()] + [f"- in all: {total:.0f}s", ""]
     (out / "README.md").write_text("\n".join(lines))

@@ -22,6 +22,7 @@ from mini_llama.eval import (
     mean_and_se,
     plot_scores,
     respond,
+    reward_win_rate,
     safety_breakdown,
     sample_responses,
     score_responses,
@@ -143,6 +144,14 @@ def test_win_rate_counts_wins_ties_and_losses():
 def tiny_model() -> Transformer:
     torch.manual_seed(0)
     return Transformer(ModelArgs.from_name("tiny", vocab_size=TOK.n_words, max_seq_len=256)).init_weights().eval()
+
+
+def test_a_reward_win_rate_counts_higher_equal_and_lower_rewards():
+    r = reward_win_rate([1.0, 0.5, 0.2, -1.0], [0.0, 0.5, 0.3, -2.0])
+    assert (r["win"], r["tie"], r["loss"]) == (0.5, 0.25, 0.25)
+    assert r["win_rate"] == pytest.approx(2.5 / 4) and r["win_rate/se"] == pytest.approx(mean_and_se([1, 0.5, 0, 1])[1])
+    with pytest.raises(ValueError, match="got 2 and 1 rewards"):
+        reward_win_rate([1.0, 2.0], [1.0])
 
 
 def test_batched_answers_equal_answering_each_prompt_alone_in_order():

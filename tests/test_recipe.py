@@ -68,3 +68,23 @@ def test_a_stage_that_is_not_asked_reports_its_own_figures_and_aims(tmp_path, ca
     assert "| reported on | 1.000 |" in report  # the report was given the stage's artifact
     assert "- met: the judge is right 3 times in 4" in report and "## Scoreboard" not in report
     assert "| accuracy/all | 0.750 |" in capsys.readouterr().out
+
+
+def test_each_model_meets_the_one_before_it_and_the_sft_model_judged_by_both_judges_when_measured():
+    names = ["base (few-shot)", "SFT", "PPO", "GAtt", "safety"]
+    assert recipe.matches(names) == [("SFT", "base (few-shot)"), ("PPO", "SFT"), ("GAtt", "PPO"), ("GAtt", "SFT"),
+                                     ("safety", "GAtt"), ("safety", "SFT")]
+    evalset = ev.eval_set(make_world(seed=0), "valid", n_tasks=8, n_safety=4)
+    gold = [t.reference for t in evalset.tasks] + [p.reference for p in (*evalset.unsafe, *evalset.borderline)]
+    answers = {"SFT": gold, "PPO": [""] * len(gold)}
+    board = ev.Scoreboard(ev.StageRow(n, 0.0, 0.0, 0.0, 0.0, 0.0, ev.score_responses(evalset, a))
+                          for n, a in answers.items())
+    rewards = {"SFT": [0.0] * len(gold), "PPO": [1.0] * (len(gold) - 1) + [0.0]}  # a judge the empty answers fool
+    lines = "\n".join(recipe.model_details(board, evalset, answers, rewards))
+    gold_rate = ev.win_rate(evalset, [""] * len(gold), gold)
+    proxy_rate = ev.reward_win_rate(rewards["PPO"], rewards["SFT"])
+    assert gold_rate["win_rate"] == 0.0 and proxy_rate["win_rate"] == pytest.approx(1 - 0.5 / len(gold))
+    assert (f"- PPO against SFT: wins 0.0%, ties 0.0%, losses 100.0% (win rate 0.0% ± 0.0%); by the reward models, "
+            f"win rate {proxy_rate['win_rate']:.1%} ± {proxy_rate['win_rate/se']:.1%}") in lines
+    assert "the proxy flatters" in lines
+    assert "no reward models" in "\n".join(recipe.model_details(board, evalset, answers, None))
