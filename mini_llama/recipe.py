@@ -36,7 +36,8 @@ def is_measured(name: str) -> bool:
 
 
 def row_label(stage: shelf.Stage) -> str:
-    return stage.name if stage.prompting == "chat" else f"{stage.name} ({stage.prompting})"
+    "The stage's name, and how it is asked when that is not in the chat format (a base model, few-shot)."
+    return stage.name if stage.prompting in ("chat", None) else f"{stage.name} ({stage.prompting})"
 
 
 def stage_prompts(stage: shelf.Stage, tokenizer, world: data.World, evalset: ev.EvalSet) -> list[list[int]]:

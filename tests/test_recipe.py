@@ -67,6 +67,7 @@ def test_a_stage_that_is_not_asked_reports_its_own_figures_and_aims(tmp_path, ca
     assert "| figure | judge |" in report and "| accuracy/all | 0.750 |" in report
     assert "| reported on | 1.000 |" in report  # the report was given the stage's artifact
     assert "- met: the judge is right 3 times in 4" in report and "## Scoreboard" not in report
+    assert "- judge: " in report and "(None)" not in report  # its build time, under its own name
     assert "| accuracy/all | 0.750 |" in capsys.readouterr().out
 
 
