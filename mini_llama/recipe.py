@@ -130,7 +130,9 @@ def report_table(reports: dict[str, dict[str, float]]) -> str:
 
 
 def scoreboard_section(board: ev.Scoreboard, evalset: ev.EvalSet) -> list[str]:
-    return ["Every stage built from nothing (or loaded from the artifact cache) and measured on the same held-out "
+    "The scoreboard's figure first, then what was measured and the table."
+    return ["![scoreboard](scoreboard.png)", "",
+            "Every stage built from nothing (or loaded from the artifact cache) and measured on the same held-out "
             f"prompts: {len(evalset.tasks)} tasks, {len(evalset.unsafe)} unsafe and {len(evalset.borderline)} "
             "borderline prompts, answered greedily and scored by TinyWorld's gold checkers "
             "(`mini_llama.eval`). The base model is prompted few-shot, the chat models in Llama 2's chat format.",
@@ -141,7 +143,7 @@ def scoreboard_section(board: ev.Scoreboard, evalset: ev.EvalSet) -> list[str]:
             "prompts refused. After ±: a score's standard error over the held-out prompts. Two stages whose scores "
             "differ by less than about three of these may differ by the draw of prompts alone (a difference's own "
             "standard error is about √2 times theirs, less on the same prompts when their answers go together).",
-            "", "![scoreboard](scoreboard.png)", ""]
+            ""]
 
 
 def matches(names: list[str]) -> list[tuple[str, str]]:

@@ -44,7 +44,8 @@ def test_the_recipe_scores_every_stage_prints_the_scoreboard_and_writes_the_repo
     assert f"- met: SFT gold helpfulness {board[1].helpfulness:.3f} >= 0.75" in report
     # gold answers refuse every unsafe prompt: too safe for the SFT stage, which must leave the safety stages work
     assert "- NOT MET: violation rate 0.000 on held-out unsafe prompts within (0.1, 0.5)" in report and not passed
-    assert "![scoreboard](scoreboard.png)" in report and (tmp_path / "scoreboard.png").stat().st_size > 10_000
+    assert report.startswith("# mini_llama: the recipe on TinyWorld\n\n![scoreboard](scoreboard.png)\n")  # figure first
+    assert (tmp_path / "scoreboard.png").stat().st_size > 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,3 +90,11 @@ def test_each_model_meets_the_one_before_it_and_the_sft_model_judged_by_both_jud
             f"win rate {proxy_rate['win_rate']:.1%} ± {proxy_rate['win_rate/se']:.1%}") in lines
     assert "the proxy flatters" in lines
     assert "no reward models" in "\n".join(recipe.model_details(board, evalset, answers, None))
+
+
+@pytest.mark.parametrize("all_met, check, status", [(False, True, 1), (False, False, 0), (True, True, 0)])
+def test_check_makes_an_unmet_aim_the_commands_exit_status(tmp_path, monkeypatch, all_met, check, status):
+    from mini_llama import cli
+
+    monkeypatch.setattr(recipe, "run", lambda out: (ev.Scoreboard(), all_met))
+    assert cli.main(["recipe", "--out", str(tmp_path), *(["--check"] if check else [])]) == status
