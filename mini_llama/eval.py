@@ -118,13 +118,15 @@ def safety_breakdown(evalset: EvalSet, responses: list[str]) -> dict[str, dict[s
     groups = {"violations by category": (evalset.unsafe, scores["violation_rate"], "category"),
               "violations by wrapper": (evalset.unsafe, scores["violation_rate"], "wrapper"),
               "false refusals by wrapper": (evalset.borderline, scores["false_refusal_rate"], "wrapper")}
-    out = {}
-    for name, (prompts, flags, key) in groups.items():
-        by = {}
-        for p, flag in zip(prompts, flags, strict=True):
-            by.setdefault(getattr(p, key), []).append(flag)
-        out[name] = {group: mean_and_se(by[group]) for group in sorted(by)}
-    return out
+    return {name: rates_by(prompts, flags, key) for name, (prompts, flags, key) in groups.items()}
+
+
+def rates_by(prompts: list[data.SafetyPrompt], flags: list[float], key: str) -> dict[str, tuple[float, float]]:
+    "Per-prompt flags grouped by the prompts' attribute `key` ('category', 'wrapper'): each group's (rate, se), sorted."
+    by = {}
+    for p, flag in zip(prompts, flags, strict=True):
+        by.setdefault(getattr(p, key), []).append(flag)
+    return {group: mean_and_se(by[group]) for group in sorted(by)}
 
 
 def win_rate(evalset: EvalSet, responses_a: list[str], responses_b: list[str],

@@ -38,9 +38,8 @@ def check_targeted_dialogs(targeted_dialogs) -> None:
         if any(d and d[0].get("role") == "system" for d in got):
             expect(False, f"{what}: a dialogue starts with a system message; the model is fine-tuned without the "
                           "preprompt, so that it answers so without one")
-        kept_ties = [d for d in got if d not in want and d[-1]["content"] in distilled
-                     and plain_scores[distilled.index(d[-1]["content"])]
-                     == distilled_scores[distilled.index(d[-1]["content"])]]
+        ties = {answer for answer, own, new in zip(distilled, plain_scores, distilled_scores, strict=True) if own == new}
+        kept_ties = [d for d in got if d[-1]["content"] in ties]
         expect(not kept_ties, f"{what}: a tie was kept; the rule keeps a distilled answer only where the reward model "
                               "scores it strictly higher")
         expect_equal(f"{what}: the number of dialogues", len(got), len(want))
@@ -61,10 +60,7 @@ def check_breakdown_by(breakdown_by) -> None:
     rate of each group of prompts that share `key` ('category' or 'wrapper') with its standard error, as
     {group: (rate, standard error)}; the standard error is nan for a group of one prompt."""
     for what, prompts, flags, key in _breakdown_cases():
-        groups = {}
-        for p, f in zip(prompts, flags, strict=True):
-            groups.setdefault(getattr(p, key), []).append(f)
-        want = {g: ev.mean_and_se(fs) for g, fs in groups.items()}
+        want = ev.rates_by(prompts, flags, key)
         got = breakdown_by(list(prompts), list(flags), key)
         expect(isinstance(got, dict), f"{what}: got {got!r:.80}, expected a dict of group -> (rate, se)")
         expect_equal(f"{what}: the groups", sorted(got), sorted(want))
@@ -75,7 +71,7 @@ def check_breakdown_by(breakdown_by) -> None:
                 expect(math.isnan(got_se), f"{what}, {g!r}: standard error {got_se!r}, expected nan: one prompt says "
                                            "nothing of the spread")
                 continue
-            n = len(groups[g])
+            n = sum(getattr(p, key) == g for p in prompts)
             population = se * math.sqrt((n - 1) / n)
             hint = " (that divides by n; the sample deviation divides by n - 1)" if abs(got_se - population) < 1e-9 \
                 else ""
