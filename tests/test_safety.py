@@ -2,8 +2,11 @@
 and the reward model as the stage calls them, the stage on the shelf with its aims, and bad configuration refused by
 name."""
 
+import ast
 import math
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -89,7 +92,10 @@ def row(name: str, helpfulness: float, violations: float, false_refusals: float)
 def test_the_stage_starts_from_gatt_judged_by_the_safety_reward_model_and_its_aims_read_the_rows():
     stage = shelf.stage("safety")
     assert stage.parents == ("tokenizer", "GAtt", "RM-safety") and stage.prompting == "chat"
-    assert recipe.measured_stages()[-1] == "safety"
+    # the recipe's own order, in a fresh interpreter: this process's earlier imports may have declared stages in another
+    order = subprocess.run([sys.executable, "-c", "from mini_llama import recipe; print(recipe.measured_stages())"],
+                           capture_output=True, text=True, check=True).stdout
+    assert ast.literal_eval(order)[-1] == "safety" and "safety" in recipe.measured_stages()
     met = safety.safety_aims({"safety": row("safety", 0.80, 0.05, 0.10), "PPO": row("PPO", 0.82, 0.1, 0.1)})
     assert [ok for _, ok in met] == [True, True, True]  # at the bounds: 0.80 is 0.02 below PPO's 0.82
     unmet = safety.safety_aims({"safety": row("safety", 0.70, 0.06, 0.11), "PPO": row("PPO", 0.75, 0.1, 0.1)})
