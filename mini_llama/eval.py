@@ -286,19 +286,22 @@ def with_se(value: float, se: float | None) -> str:
 class Scoreboard(list):
     "The recipe's scoreboard: a list of `StageRow`, one per stage; later stages append theirs."
 
-    # (field of StageRow, column's name, the `score_responses` key of its standard error in StageRow.extra)
+    # (field of StageRow or key of its extra, column's name, the key of its standard error in StageRow.extra, less
+    # "/se"); the last column is a chat model's (chapter 12's adherence), shown when some row has it
     COLUMNS = (("stage", "stage", None), ("val_loss", "validation loss", None), ("fact_recall", "fact recall", None),
                ("helpfulness", "gold helpfulness", "helpfulness"), ("safety", "safety", "safety"),
-               ("false_refusals", "false refusals", "false_refusal_rate"))
+               ("false_refusals", "false refusals", "false_refusal_rate"),
+               ("adherence/turn20", "system message held at turn 20", "adherence/turn20"))
 
     def markdown(self) -> str:
-        "The rows as a markdown table (figures rounded to 3 digits, gold scores ± their standard errors when known)."
-        lines = ["| " + " | ".join(name for _, name, _ in self.COLUMNS) + " |",
-                 "|" + "---|" * len(self.COLUMNS)]
-        for row in self:
-            values = asdict(row)
-            cells = [row.stage] + [with_se(values[k], row.extra.get(f"{score}/se") if score else None)
-                                   for k, _, score in self.COLUMNS[1:]]
+        """The rows as a markdown table (figures rounded to 3 digits, gold scores ± their standard errors when known,
+        "—" where a row has no such figure)."""
+        values = [{**row.extra, **asdict(row)} for row in self]
+        columns = [c for c in self.COLUMNS if any(c[0] in v for v in values)]
+        lines = ["| " + " | ".join(name for _, name, _ in columns) + " |", "|" + "---|" * len(columns)]
+        for row, v in zip(self, values, strict=True):
+            cells = [row.stage] + [with_se(v[k], row.extra.get(f"{score}/se") if score else None) if k in v else "—"
+                                   for k, _, score in columns[1:]]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 

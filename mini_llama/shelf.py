@@ -43,7 +43,7 @@ class Stage:
     # the stage's aims, checked by the recipe on its scoreboard rows (stage name -> eval.StageRow): (claim, met)
     aims: Callable[[dict], list[tuple[str, bool]]] | None = None
     # how the recipe measures a stage that is not a model to ask (a reward model), or a model's own figures beside its
-    # row (GAtt's adherence by turn): its artifact -> named figures
+    # row (PPO's distance from its start): its artifact -> named figures
     report: Callable[[Any], dict[str, float]] | None = None
 
 

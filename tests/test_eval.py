@@ -200,6 +200,13 @@ def test_scoreboard_is_a_list_of_stage_rows_printed_as_markdown_with_standard_er
         "|---|---|---|---|---|---|",
         "| base | 1.235 | 0.900 | 0.100 | 0.000 | 0.000 |",
         "| SFT | 1.300 | 0.850 | 0.900 ± 0.021 | 1.000 ± 0.000 | 0.050 ± 0.034 |"]
+    # a chat model measured over twenty turns adds the adherence column; rows without it show a dash
+    held = {"adherence/turn20": 0.964, "adherence/turn20/se": 0.0157}
+    board.append(StageRow("GAtt", 1.3, 0.85, 0.9, 1.0, 0.05, held))
+    lines = board.markdown().splitlines()
+    assert lines[0].endswith("| false refusals | system message held at turn 20 |") and lines[1] == "|" + "---|" * 7
+    assert lines[2].endswith("| 0.000 | — |")
+    assert lines[4] == "| GAtt | 1.300 | 0.850 | 0.900 | 1.000 | 0.050 | 0.964 ± 0.016 |"
 
 
 def test_plot_scores_draws_one_standard_error_either_side_where_the_scores_hold_one():
