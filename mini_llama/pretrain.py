@@ -2,9 +2,9 @@
 
 # %% auto #0
 __all__ = ['RESUMABLE_FIELDS', 'PackedStream', 'TrainConfig', 'run_identity', 'save_checkpoint', 'previous_checkpoint',
-           'read_last_checkpoint', 'check_same_run', 'flat', 'evaluate', 'keep_metrics_until', 'is_json',
-           'hold_run_dir', 'run_files', 'last_checkpoint_note', 'train', 'BaseRecipe', 'tinyworld_stream',
-           'pretrain_base_model', 'base_model']
+           'read_last_checkpoint', 'check_same_run', 'flat', 'evaluate', 'measure_probes', 'keep_metrics_until',
+           'is_json', 'hold_run_dir', 'run_files', 'last_checkpoint_note', 'train', 'BaseRecipe', 'tinyworld_stream',
+           'copy_accuracy', 'name_copy_accuracy', 'copy_probes', 'pretrain_base_model', 'base_model']
 
 # %% ../chapters/07b_pretraining.ipynb #43a7f798
 import contextlib
@@ -144,6 +144,16 @@ def evaluate(model, stream: PackedStream, batch_size: int, n_batches: int) -> fl
     return sum(losses) / len(losses)
 
 
+@torch.no_grad()
+def measure_probes(model, probes: dict[str, Callable]) -> dict[str, float]:
+    "Each probe's figure for the model as it stands (model -> float), read in eval mode; the run itself is untouched."
+    was_training = model.training
+    model.eval()
+    figures = {name: probe(model) for name, probe in probes.items()}
+    model.train(was_training)
+    return figures
+
+
 def keep_metrics_until(metrics_path: Path, step: int):
     """Drop the records after `step` from a metrics file, so that a resumed run writes each step exactly once, and a
     last line that a crash cut in half (its step runs again)."""
@@ -200,11 +210,12 @@ def last_checkpoint_note(saved: tuple[Path, int] | None) -> str:
 
 def train(model: model_lib.Transformer, cfg: TrainConfig, train_stream: PackedStream, out_dir: str | os.PathLike,
           valid_stream: PackedStream | None = None, resume: bool = False, stop_at: int | None = None,
-          progress: bool = True, recipe: dict | None = None) -> list[dict]:
+          progress: bool = True, recipe: dict | None = None, probes: dict[str, Callable] | None = None) -> list[dict]:
     """Pretrain `model` in place; metrics go to out_dir/metrics.jsonl, checkpoints to out_dir/checkpoint.pt (the one
     before it to checkpoint.prev.pt). An out_dir that holds a run is refused unless resume=True: then the run continues
     from its last readable checkpoint if there is one (else starts afresh), and refuses a changed recipe. `recipe`: what
-    else makes the run (its data, its seed), kept in the checkpoint and compared on resume."""
+    else makes the run (its data, its seed), kept in the checkpoint and compared on resume. `probes`: figures to log
+    beside each validation loss (name -> model -> float), such as what the model can copy at that step."""
     out_dir = Path(out_dir)
     ckpt_path, _, metrics_path = run_files(out_dir)
     optimizer, step, optim, saved = training.make_optimizer(model, cfg.optim), 0, cfg.optim, None
@@ -233,6 +244,7 @@ def train(model: model_lib.Transformer, cfg: TrainConfig, train_stream: PackedSt
                           "tokens_per_s": cfg.batch_size * optim.grad_accum * cfg.seq_len / (time.perf_counter() - start)}
                 if valid_stream is not None and ((step + 1) % cfg.eval_every == 0 or step + 1 == optim.max_steps):
                     record["val_loss"] = evaluate(model, valid_stream, cfg.batch_size, cfg.eval_batches)
+                    record.update(measure_probes(model, probes or {}))
                 if distributed.is_main():
                     with open(metrics_path, "a") as f:
                         f.write(json.dumps(record) + "\n")
@@ -269,6 +281,38 @@ def tinyworld_stream(world: data.World, split: str, tokenizer, seq_len: int) -> 
     return PackedStream(lambda: data.iter_documents(world, split=split), tokenizer, seq_len)
 
 
+@torch.no_grad()
+def copy_accuracy(model: model_lib.Transformer, tokenizer, length: int = 40, n: int = 32) -> tuple[float, float]:
+    """Greedy next-token accuracy on random token sequences read twice: (first reading, second reading). A model
+    that can copy from its context predicts the second reading from the first (an induction head)."""
+    seqs = torch.randint(3, tokenizer.n_words, (n, length), generator=torch.Generator().manual_seed(0))  # no specials
+    tokens = torch.cat([torch.full((n, 1), tokenizer.bos_id), seqs, seqs], dim=1)  # (n, 1 + 2 length)
+    hit = (model(tokens)[:, :-1].argmax(-1) == tokens[:, 1:]).float()  # (n, 2 length)
+    return hit[:, :length].mean().item(), hit[:, length + 1:].mean().item()  # a repeat's first token is a surprise
+
+
+@torch.no_grad()
+def name_copy_accuracy(model: model_lib.Transformer, tokenizer, people: list[data.Person]) -> float:
+    """The share of `people` whose whole name the model writes again (greedy, every piece) where a story's second
+    sentence begins with it: "Grelka was a baker who lived in Dovra. Grelka". A held-out name can only be copied
+    from the first sentence; a training name may also be recalled."""
+    hits = []
+    for person in people:
+        first = f"{person.name} was a {person.job} who lived in {person.city}."
+        opening = tokenizer.encode(first, bos=True, eos=False)
+        ids = tokenizer.encode(f"{first} {person.name}", bos=True, eos=False)  # the opening, then the name's pieces
+        predicted = model(torch.tensor([ids]))[0, len(opening) - 1 : -1].argmax(-1)
+        hits.append(predicted.tolist() == ids[len(opening) :])
+    return sum(hits) / len(hits)
+
+
+def copy_probes(tokenizer, world: data.World) -> dict[str, Callable]:
+    "What the base model's run logs beside each validation loss: whether it copies from its context yet."
+    return {"copy/random tokens": lambda model: copy_accuracy(model, tokenizer)[1],
+            "copy/held-out names": lambda model: name_copy_accuracy(model, tokenizer, world.split_people("valid")),
+            "recall/training names": lambda model: name_copy_accuracy(model, tokenizer, world.split_people("train"))}
+
+
 def pretrain_base_model(recipe: BaseRecipe, inputs: dict[str, Path], path: Path, progress: bool = True):
     """Pretrain the base model from its recipe with the tokenizer at inputs["tokenizer"], checkpointing beside `path`
     (so a crash resumes), then write `path`."""
@@ -281,7 +325,8 @@ def pretrain_base_model(recipe: BaseRecipe, inputs: dict[str, Path], path: Path,
         model = model_lib.Transformer(recipe.model_args(tokenizer.n_words)).init_weights()
     run_dir = path.with_suffix(".run")
     stream = lambda split: tinyworld_stream(world, split, tokenizer, recipe.train.seq_len)  # noqa: E731
-    train(model, recipe.train, stream("train"), run_dir, valid_stream=stream("valid"), resume=True, progress=progress)
+    train(model, recipe.train, stream("train"), run_dir, valid_stream=stream("valid"), resume=True, progress=progress,
+          probes=copy_probes(tokenizer, world))
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     checkpoint.save_model_file(model, path, recipe=asdict(recipe), metrics=metrics)
     shutil.rmtree(run_dir)

@@ -11,7 +11,15 @@ import torch
 from mini_llama.config import ModelArgs
 from mini_llama.data import iter_documents, make_world
 from mini_llama.model import Transformer
-from mini_llama.pretrain import PackedStream, TrainConfig, evaluate, train
+from mini_llama.pretrain import (
+    PackedStream,
+    TrainConfig,
+    copy_accuracy,
+    copy_probes,
+    evaluate,
+    name_copy_accuracy,
+    train,
+)
 from mini_llama.shelf import course_tokenizer
 from mini_llama.training import OptimConfig
 
@@ -73,6 +81,49 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
         assert torch.equal(a, b), name
     lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 8
+
+
+def test_probes_are_logged_beside_each_validation_loss_and_leave_the_run_as_it_would_be(tmp_path):
+    plain, probed = tiny_model(), tiny_model()
+    train(plain, CFG, stream(), tmp_path / "plain", valid_stream=stream(split="valid"), progress=False)
+    seen = []
+    probes = copy_probes(TOK, WORLD) | {"mode": lambda model: seen.append(model.training) or 0.5}
+    history = train(probed, CFG, stream(), tmp_path / "probed", valid_stream=stream(split="valid"), progress=False,
+                    probes=probes)
+    logged = [h for h in history if "val_loss" in h]
+    assert [h["step"] for h in logged] == [4, 8] and all(set(probes) <= set(h) for h in logged)
+    assert not any("mode" in h for h in history if "val_loss" not in h)
+    assert seen == [False, False] and probed.training  # read in eval mode, then training goes on
+    assert logged[-1]["copy/held-out names"] == name_copy_accuracy(probed, TOK, WORLD.split_people("valid"))
+    for (name, a), b in zip(plain.state_dict().items(), probed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name  # measuring changed nothing in the run
+
+
+class Oracle(torch.nn.Module):
+    """Logits that put each position's argmax on a chosen next token: the true one (`truth`), or the token `lag`
+    positions back (a pure copier), or the true one except at the last position."""
+
+    def __init__(self, mode: str, lag: int = 0):
+        super().__init__()
+        self.mode, self.lag = mode, lag
+
+    def forward(self, tokens):
+        wanted = torch.roll(tokens, -1, dims=1)  # the true next token (the last position's is a wrap-around)
+        if self.mode == "copier":
+            wanted = torch.roll(tokens, self.lag - 1, dims=1)  # the token lag positions before the next one
+        if self.mode == "all but the last":
+            wanted[:, -2] = (wanted[:, -2] + 1) % TOK.n_words  # the name's last piece, predicted wrong
+        return torch.nn.functional.one_hot(wanted, TOK.n_words).float()
+
+
+def test_the_copy_measures_count_what_is_copied_and_a_name_only_when_every_piece_is():
+    assert copy_accuracy(Oracle("truth"), TOK) == (1.0, 1.0)
+    first, second = copy_accuracy(Oracle("copier", lag=40), TOK, length=40)  # predicts what came 40 tokens before
+    assert second == 1.0 and first < 0.1
+    people = WORLD.split_people("valid")
+    assert name_copy_accuracy(Oracle("truth"), TOK, people) == 1.0
+    assert name_copy_accuracy(Oracle("all but the last"), TOK, people) == 0.0  # every name has two pieces or more
+    assert name_copy_accuracy(tiny_model().eval(), TOK, people) == 0.0  # an untrained model copies no name
 
 
 def test_a_crashed_run_resumes_from_its_last_checkpoint_and_logs_each_step_once(tmp_path, monkeypatch):
