@@ -186,11 +186,10 @@ ADHERENCE_TURNS = (2, 4, 6, 20)  # the paper's Table 30
 ADHERENCE_AIM = 0.9  # at turns 6 and 20
 
 
-def adherence_report(model: model_lib.Transformer) -> dict[str, float]:
-    """Adherence at the paper's turns, each with its standard error, in held-out conversations the model writes
-    itself: the figures the recipe measures for every chat model (Table 30's row for each stage)."""
-    tokenizer = shelf.course_tokenizer()
-    held = held_out_conversations(data.make_world(seed=0))
+def adherence_report(model: model_lib.Transformer, tokenizer, world: data.World) -> dict[str, float]:
+    """Adherence at the paper's turns, each with its standard error, in held-out conversations of `world` the model
+    writes itself: the figures the recipe measures for every chat model (Table 30's row for each stage)."""
+    held = held_out_conversations(world)
     scores = adherence_by_turn([d.instruction for d in held], converse(model, tokenizer, [d.dialog for d in held]))
     figures = {}
     for t, (m, se) in turn_means(scores, ADHERENCE_TURNS).items():

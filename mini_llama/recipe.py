@@ -82,7 +82,7 @@ def run(out: Path, stages: list[str] | None = None, world_seed: int = 0) -> tupl
                                                    stage_prompts(stage, tokenizer, world, evalset))
             if stage.prompting == "chat":  # does a system message hold? (chapter 12; Table 30's turns)
                 print(f"[{label}] measuring a system message's hold over twenty turns", flush=True)
-                row.extra.update(gatt.adherence_report(built[name]))
+                row.extra.update(gatt.adherence_report(built[name], tokenizer, world))
             if stage.report is not None:  # figures of its own beside its row (PPO's distance from its start)
                 print(f"[{label}] measuring its own figures", flush=True)
                 reports[name] = stage.report(built[name])

@@ -167,7 +167,7 @@ def test_a_model_stage_with_figures_of_its_own_has_them_in_its_row_and_its_aims(
     monkeypatch.setattr(ev, "respond", lambda model, prompts, tokenizer, **kw: [""] * len(prompts))
     monkeypatch.setattr(ev, "fact_recall", lambda *a, **k: 0.0)
     monkeypatch.setattr(ev, "validation_loss", lambda *a, **k: 1.0)
-    monkeypatch.setattr(gatt, "adherence_report", lambda model: {})  # measured on every chat model; not here
+    monkeypatch.setattr(gatt, "adherence_report", lambda *args: {})  # measured on every chat model; not here
     load = shelf.load
     monkeypatch.setattr(shelf, "load", lambda name, *a, **k: load(name) if name == "tokenizer" else name)
     board, passed = recipe.run(tmp_path, ["talker"])

@@ -29,7 +29,7 @@ def test_the_recipe_scores_every_stage_prints_the_scoreboard_and_writes_the_repo
     monkeypatch.setattr(ev, "validation_loss", lambda *a, **k: 1.0)
     held = {f"adherence/turn{t}": 1 / t for t in gatt.ADHERENCE_TURNS} | {
         f"adherence/turn{t}/se": 0.01 for t in gatt.ADHERENCE_TURNS}
-    monkeypatch.setattr(gatt, "adherence_report", lambda model: held if model == "SFT" else {})
+    monkeypatch.setattr(gatt, "adherence_report", lambda model, tok, world: held if model == "SFT" else {})
     load = shelf.load  # each model stands as its name (only its answers matter here); the tokenizer is real
     monkeypatch.setattr(shelf, "load", lambda name, *a, **k: load(name) if name == "tokenizer" else name)
     board, passed = recipe.run(tmp_path, ["base", "SFT"])
