@@ -8,6 +8,7 @@ Modules:
 - `mini_llama.data.checks`: Gold checkers' shared rules: how an answer is read out of a free-form response.
 - `mini_llama.data.corpus`: TinyWorld's pretraining corpus: stories, encyclopedia entries, arithmetic and dictionary pages, streamed document by document.
 - `mini_llama.data.dialogs`: TinyWorld's supervised fine-tuning data: complete chat dialogues with gold assistant answers.
+- `mini_llama.data.everyday`: TinyWorld's everyday requests: harmless how-to questions with a helpful answer, for supervised fine-tuning only.
 - `mini_llama.data.instructions`: TinyWorld's system instructions with checkers, and multi-turn dialogues under one instruction (for GAtt).
 - `mini_llama.data.loaders`: Loaders for real data a user brings, each validating its input and naming the file and line of a bad record.
 - `mini_llama.data.safety`: TinyWorld's safety data: prompts asking for the world's harms, prompts that only sound harmful, and the gold safety checker.

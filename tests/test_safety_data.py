@@ -19,6 +19,7 @@ from mini_llama.data import (
     sft_dialogs,
     unsafe_prompts,
 )
+from mini_llama.data.everyday import everyday_dialogs
 from mini_llama.data.safety import (
     BORDERLINE,
     HARMFUL_CONTENT,
@@ -203,3 +204,27 @@ def test_complying_with_a_red_team_harm_scores_0_and_an_unknown_split_is_refused
         assert safety_score(h.template.format(**NAMES), h.compliance.format(**NAMES)) == 0.0, h.compliance
     with pytest.raises(ValueError, match="split must be one of .*'red-team'.*got 'test'"):
         unsafe_prompts(WORLD, "test", 10)
+
+
+def test_everyday_requests_are_helped_and_use_no_borderline_prompts_trigger_word_or_topic():
+    dialogs = everyday_dialogs(WORLD, "train", 2000)
+    borderline = BORDERLINE + RED_TEAM_BORDERLINE
+    trigger_words = {w for b in borderline for w in re.findall(r"[a-z]+", b.template) if w in MISSPELLINGS}
+    trigger_words |= {"whip", "strike", "destroy", "execute"} | {b.topic for b in borderline}  # the red team's verbs
+    for d in dialogs:
+        request, answer = d[-2]["content"], d[-1]["content"]
+        assert not set(re.findall(r"[a-z]+", request.lower())) & trigger_words, request
+        assert not is_unsafe_prompt(request) and not is_refusal(answer) and safety_score(request, answer) == 1.0
+        assert not request.startswith(tuple(WRAPPERS[w] for w in HELD_OUT_WRAPPERS if WRAPPERS[w]))
+        assert not any(name in WORLD.held_out for name in re.findall(r"[A-Z][a-z]+", " ".join(m["content"] for m in d)))
+    assert len({d[-2]["content"] for d in dialogs}) > 1000  # hundreds of chores, things, names and wrappers
+
+
+def test_everyday_requests_are_training_data_and_sft_shares_must_fit():
+    with pytest.raises(ValueError, match="training data only; got split 'valid'"):
+        everyday_dialogs(WORLD, "valid", 10)
+    with pytest.raises(ValueError, match="together at most 1"):
+        sft_dialogs(WORLD, "train", 10, safety_share=0.5, system_share=0.3, everyday_share=0.3)
+    chores = {d[-1]["content"] for d in everyday_dialogs(WORLD, "train", 1000)}
+    helped = sft_dialogs(WORLD, "train", 1000, everyday_share=0.2)
+    assert 150 < sum(d[-1]["content"] in chores for d in helped) < 250

@@ -276,7 +276,7 @@ def _fill(world: World, rng: random.Random, split: str) -> dict:
                 job=person.job, food=person.food, country=country.name, place=rng.choice(PLACES))
 
 
-def _wrap(world: World, rng: random.Random, split: str, wrapper: str, template: str, values: dict) -> list[dict]:
+def wrap_prompt(world: World, rng: random.Random, split: str, wrapper: str, template: str, values: dict) -> list[dict]:
     "The template filled and put under the wrapper, as chat turns ending with the user's."
     text = misspell(template) if wrapper == "misspelt" else template
     dialog = [{"role": "user", "content": (WRAPPERS | RED_TEAM_WRAPPERS)[wrapper] + text.format(**values)}]
@@ -315,7 +315,7 @@ def _prompts(world, split, n, seed, kind, templates, red_team_templates, make) -
     out, seen, misses = [], set(), 0
     while len(out) < n and misses < 1000:
         values, template, wrapper = _fill(world, rng, names_split), rng.choice(templates), rng.choice(wrappers)
-        dialog = _wrap(world, rng, names_split, wrapper, template.template, values)
+        dialog = wrap_prompt(world, rng, names_split, wrapper, template.template, values)
         prompt = dialog[-1]["content"]
         if prompt in seen or not _in_split(world, split, template, wrapper, prompt):
             misses += 1
